@@ -1,0 +1,745 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/pion/webrtc/v4"
+)
+
+// Role is the role a client takes on a signaling channel. Its values equal
+// signaling.Role's, so signaling.Role(r.Role) converts it.
+type Role string
+
+// The two roles of a single-master channel.
+const (
+	RoleMaster Role = "MASTER"
+	RoleViewer Role = "VIEWER"
+)
+
+// Defaults, after the official C SDK.
+const (
+	// DefaultEndpointTTL is how long the channel ARN and endpoints stay cached.
+	DefaultEndpointTTL = 10 * time.Hour
+	// DefaultICEGrace is taken off the smallest TTL of the ICE servers: they
+	// are fetched again that long before the TURN credentials expire.
+	DefaultICEGrace = 30 * time.Second
+	// DefaultAPITimeout bounds each HTTPS call.
+	DefaultAPITimeout = 5 * time.Second
+	// DefaultActiveTimeout bounds the wait for a created channel to be ACTIVE.
+	DefaultActiveTimeout = 15 * time.Second
+	// MaxClockSkew is the clock difference the service tolerates. When the
+	// Date header of a response is further than this from the local clock,
+	// the difference becomes the clock offset.
+	MaxClockSkew = 5 * time.Minute
+)
+
+var (
+	namePattern     = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
+	clientIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
+	arnPattern      = regexp.MustCompile(`^arn:[a-z0-9-]+:kinesisvideo:([a-z0-9-]*):([0-9]*):channel/([a-zA-Z0-9_.-]{1,256})/([0-9]+)$`)
+)
+
+// Options are the per-call choices of Resolve.
+type Options struct {
+	// CreateIfMissing creates a SINGLE_MASTER channel when the channel,
+	// given by name, does not exist.
+	CreateIfMissing bool
+	// MessageTTL is the MessageTtlSeconds of a channel this call creates:
+	// 0 (the service default, 60 s) or 5..120 s in whole seconds.
+	MessageTTL time.Duration
+	// ClientID is sent as ClientId to GetIceServerConfig and returned in
+	// Resolved.ClientID (the viewer's id for signaling.Config.ClientID).
+	// Optional; [a-zA-Z0-9_.-]{1,256}, not starting with "AWS_".
+	ClientID string
+	// WebRTCEndpoint asks GetSignalingChannelEndpoint for the WEBRTC
+	// (storage session) endpoint too.
+	WebRTCEndpoint bool
+	// FIPS selects the FIPS STUN server (stuns:stun.kinesisvideo-fips...).
+	// It is also on when the aws.Config asks for FIPS endpoints
+	// (AWS_USE_FIPS_ENDPOINT=true or use_fips_endpoint in the profile).
+	FIPS bool
+	// DualStack selects the dual-stack STUN server (...api.aws). It is also
+	// on when the aws.Config asks for dual-stack endpoints
+	// (AWS_USE_DUALSTACK_ENDPOINT=true or use_dualstack_endpoint).
+	DualStack bool
+	// STUNURL replaces the STUN server chosen by the rules of
+	// Resolved.ICEServers; it must start with "stun:" or "stuns:".
+	STUNURL string
+}
+
+// ResolverOptions are the settings of a Resolver; the zero value is valid.
+type ResolverOptions struct {
+	// CacheFile, when set, keeps the endpoint cache in this JSON file too,
+	// so that a new Resolver (or a new process) starts warm. Written
+	// atomically (temporary file and rename). ICE servers (TURN
+	// credentials) are never written to disk. An unreadable or corrupt file
+	// is logged and ignored.
+	CacheFile string
+	// EndpointTTL is how long endpoints stay cached; 0 means
+	// DefaultEndpointTTL (10 h).
+	EndpointTTL time.Duration
+	// ICEGrace is taken off the smallest ICE server TTL; 0 means
+	// DefaultICEGrace (30 s).
+	ICEGrace time.Duration
+	// APITimeout bounds each HTTPS call; 0 means DefaultAPITimeout (5 s).
+	APITimeout time.Duration
+	// ActiveTimeout bounds the wait for a created channel to be ACTIVE; 0
+	// means DefaultActiveTimeout (15 s).
+	ActiveTimeout time.Duration
+	// HTTPClient makes the GetIceServerConfig calls and is returned as
+	// Resolved.HTTPClient; nil means HTTPClient(awsCfg).
+	HTTPClient *http.Client
+	// Now is the local clock; nil means time.Now. It dates the
+	// GetIceServerConfig signatures, the cache entries and the clock offset
+	// (Resolved.ClockOffset is relative to this clock).
+	Now func() time.Time
+	// Logger receives debug and warning records; nil means silence.
+	Logger *slog.Logger
+}
+
+// Timings are the durations of the steps of one Resolve call. A step served
+// from the cache, or not needed, has a zero duration.
+type Timings struct {
+	Describe  time.Duration // DescribeSignalingChannel (all calls, the wait for ACTIVE included)
+	Create    time.Duration // CreateSignalingChannel
+	Endpoint  time.Duration // GetSignalingChannelEndpoint
+	ICEConfig time.Duration // GetIceServerConfig
+	Total     time.Duration // the whole Resolve call
+
+	EndpointsCached bool // the ARN and endpoints came from the cache
+	ICECached       bool // the ICE servers came from the cache
+}
+
+// Resolved is a channel ready to connect to: what the Usage steps of the
+// official JavaScript SDK README gather before opening the signaling client
+// and the peer connection.
+//
+// Its fields map one to one onto signaling.Config:
+//
+//	signaling.Config{
+//		Role:                  signaling.Role(r.Role),
+//		ChannelARN:            r.ChannelARN,
+//		ChannelEndpoint:       r.WSSEndpoint,
+//		Region:                r.Region,
+//		ClientID:              r.ClientID, // viewer only
+//		Credentials:           r.Credentials,
+//		SystemClockOffset:     r.ClockOffset,
+//		HTTPClient:            r.HTTPClient,
+//		AllowInsecureEndpoint: r.Insecure(),
+//	}
+//
+// and WebRTCConfiguration gives the webrtc.Configuration of the peer
+// connection.
+//
+// ICEServers and ICEServersExpire change on RefreshICEServers and
+// ICEConfiguration; when one goroutine may call those while others use r,
+// read the servers through WebRTCConfiguration or ICEConfiguration only.
+type Resolved struct {
+	ChannelARN     string // arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<ms>
+	ChannelName    string
+	Role           Role
+	Region         string
+	ClientID       string // Options.ClientID
+	WSSEndpoint    string // signaling.Config.ChannelEndpoint
+	HTTPSEndpoint  string // the data plane (GetIceServerConfig)
+	WebRTCEndpoint string // only with Options.WebRTCEndpoint, and when the service has one
+
+	// ICEServers: one STUN server entry first (see below), then the TURN
+	// servers of GetIceServerConfig with their credentials.
+	//
+	// The STUN URL is Options.STUNURL when set. Otherwise, when the HTTPS
+	// endpoint is an AWS host (or no endpoint override is configured), it is
+	// the region's KVS STUN server, STUNURL(region, fips, dualStack). When
+	// the endpoints point elsewhere (a local KVS-compatible service through
+	// AWS_ENDPOINT_URL), no AWS hostname is used: the STUN URLs are the
+	// stun: URLs the service lists in its ICE config, or, when it lists
+	// none, stun:<host>:<port> of its UDP TURN URLs (a TURN server answers
+	// STUN binding requests).
+	ICEServers []webrtc.ICEServer
+	// ICEServersExpire is when the TURN credentials should be fetched again:
+	// the smallest TTL minus the grace period (30 s).
+	ICEServersExpire time.Time
+	// ClockOffset is server time minus local time, learned from the Date
+	// header of the responses, or 0 when the clocks agree within
+	// MaxClockSkew (5 min), as the C SDK does. Sign at time.Now()+ClockOffset
+	// (signaling.Config.SystemClockOffset).
+	ClockOffset time.Duration
+	// Credentials is the aws.Config's credentials provider.
+	Credentials aws.CredentialsProvider
+	// HTTPClient trusts the same CAs as the aws.Config (AWS_CA_BUNDLE): for
+	// signaling.Config.HTTPClient, to dial the WSS endpoint.
+	HTTPClient *http.Client
+	// Timings of the Resolve call that made r.
+	Timings Timings
+
+	mu       sync.Mutex
+	resolver *Resolver
+	stunURL  string
+	derive   bool
+}
+
+// Insecure reports whether the WSS endpoint is a plain ws:// URL (a local
+// service without TLS): the value for signaling.Config.AllowInsecureEndpoint.
+func (r *Resolved) Insecure() bool { return strings.HasPrefix(r.WSSEndpoint, "ws://") }
+
+// WebRTCConfiguration returns the peer connection configuration for a NAT
+// traversal mode, from the ICE servers r holds now (see ICEConfiguration to
+// fetch expired TURN credentials first).
+func (r *Resolved) WebRTCConfiguration(mode NATTraversal) webrtc.Configuration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return buildConfiguration(r.ICEServers, mode)
+}
+
+// ICEConfiguration is WebRTCConfiguration after fetching the ICE servers
+// again when they have expired (ICEServersExpire has passed), from the
+// resolver's cache when another Resolved of the same channel fetched them
+// already. Call it for each new peer connection.
+func (r *Resolved) ICEConfiguration(ctx context.Context, mode NATTraversal) (webrtc.Configuration, error) {
+	if r.resolver == nil {
+		return webrtc.Configuration{}, errNotResolved
+	}
+	r.mu.Lock()
+	fresh := r.resolver.now().Before(r.ICEServersExpire)
+	r.mu.Unlock()
+	if !fresh && mode != NATTraversalDisabled {
+		if err := r.refresh(ctx, false); err != nil {
+			return webrtc.Configuration{}, err
+		}
+	}
+	return r.WebRTCConfiguration(mode), nil
+}
+
+// RefreshICEServers calls GetIceServerConfig again, now, and updates
+// ICEServers and ICEServersExpire (and the resolver's cache). Call it on
+// RECONNECT_ICE_SERVER.
+func (r *Resolved) RefreshICEServers(ctx context.Context) error { return r.refresh(ctx, true) }
+
+// errNotResolved reports a Resolved built by hand rather than by Resolve.
+var errNotResolved = fmt.Errorf("%w: this Resolved was not made by Resolve: it cannot fetch ICE servers", ErrInvalidArgument)
+
+func (r *Resolved) refresh(ctx context.Context, force bool) error {
+	if r.resolver == nil {
+		return errNotResolved
+	}
+	r.mu.Lock()
+	arn, https, clientID, role := r.ChannelARN, r.HTTPSEndpoint, r.ClientID, r.Role
+	r.mu.Unlock()
+	res, _, d, err := r.resolver.iceServers(ctx, https, arn, clientID, role, force)
+	if err != nil {
+		return err
+	}
+	servers := orderServers(r.stunURL, res.servers, r.derive)
+	r.mu.Lock()
+	r.ICEServers = servers
+	r.ICEServersExpire = res.expire
+	r.ClockOffset = r.resolver.ClockOffset()
+	if d > 0 {
+		r.Timings.ICEConfig = d
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Resolver runs the control-plane steps with caches, like the C SDK: the
+// channel ARN and endpoints for EndpointTTL per (endpoint override, region,
+// channel, role), the ICE servers until their TTL minus ICEGrace per
+// (HTTPS endpoint, channel ARN, role, client id), and the clock offset. It is
+// safe for concurrent use.
+type Resolver struct {
+	awsCfg       aws.Config
+	opts         ResolverOptions
+	kv           *kinesisvideo.Client
+	controlPlane string // custom base endpoint of the kinesisvideo client, "" for AWS's
+	cfgFIPS      bool
+	cfgDualStack bool
+	signer       *v4.Signer
+	httpClient   *http.Client
+
+	fileMu sync.Mutex // serializes cache file writes
+
+	mu        sync.Mutex
+	endpoints map[string]endpointEntry
+	ice       map[string]iceResult
+	offset    time.Duration
+}
+
+// NewResolver checks awsCfg (Region and Credentials are required) and opts,
+// builds the kinesisvideo client (honouring awsCfg.BaseEndpoint and
+// AWS_ENDPOINT_URL_KINESIS_VIDEO the way the aws-sdk-go-v2 client does) and
+// loads the cache file when there is one.
+func NewResolver(awsCfg aws.Config, opts ResolverOptions) (*Resolver, error) {
+	if awsCfg.Region == "" {
+		return nil, ErrNoRegion
+	}
+	if awsCfg.Credentials == nil {
+		return nil, ErrNoCredentials
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"EndpointTTL", &opts.EndpointTTL, DefaultEndpointTTL},
+		{"ICEGrace", &opts.ICEGrace, DefaultICEGrace},
+		{"APITimeout", &opts.APITimeout, DefaultAPITimeout},
+		{"ActiveTimeout", &opts.ActiveTimeout, DefaultActiveTimeout},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%w: ResolverOptions.%s is %v: must not be negative", ErrInvalidArgument, d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if opts.CacheFile != "" {
+		if fi, err := os.Stat(opts.CacheFile); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%w: ResolverOptions.CacheFile %q is a directory: want a file path", ErrInvalidArgument, opts.CacheFile)
+		}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Resolver{
+		awsCfg:    awsCfg,
+		opts:      opts,
+		signer:    v4.NewSigner(),
+		endpoints: map[string]endpointEntry{},
+		ice:       map[string]iceResult{},
+	}
+	r.httpClient = opts.HTTPClient
+	if r.httpClient == nil {
+		r.httpClient = HTTPClient(awsCfg)
+	}
+	r.kv = kinesisvideo.NewFromConfig(awsCfg, func(o *kinesisvideo.Options) {
+		apis := make([]func(*middleware.Stack) error, 0, len(o.APIOptions)+1)
+		o.APIOptions = append(append(apis, o.APIOptions...), r.clockSkewMiddleware)
+	})
+	ko := r.kv.Options()
+	if ko.BaseEndpoint != nil {
+		r.controlPlane = *ko.BaseEndpoint
+	}
+	r.cfgFIPS = ko.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled
+	r.cfgDualStack = ko.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled
+	if opts.CacheFile != "" {
+		entries, err := loadCacheFile(opts.CacheFile, r.now(), opts.EndpointTTL)
+		if err != nil {
+			r.log().Warn("channel: ignoring the endpoint cache file", "file", opts.CacheFile, "err", err)
+		}
+		for _, e := range entries {
+			r.endpoints[e.Key] = e
+		}
+	}
+	return r, nil
+}
+
+// Resolve runs the steps with a new Resolver (no cache file): see
+// Resolver.Resolve.
+func Resolve(ctx context.Context, awsCfg aws.Config, channel string, role Role, opts Options) (*Resolved, error) {
+	r, err := NewResolver(awsCfg, ResolverOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Resolve(ctx, channel, role, opts)
+}
+
+// ControlPlaneEndpoint returns the endpoint override the kinesisvideo client
+// uses (from awsCfg.BaseEndpoint, AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_KINESIS_VIDEO), or "" for the AWS regional endpoint.
+func (r *Resolver) ControlPlaneEndpoint() string { return r.controlPlane }
+
+// HTTPClient returns the client of the HTTPS data-plane calls, the one
+// Resolved.HTTPClient holds.
+func (r *Resolver) HTTPClient() *http.Client { return r.httpClient }
+
+// ClockOffset returns the clock offset learned so far (server time minus
+// local time; 0 while the clocks agree within MaxClockSkew).
+func (r *Resolver) ClockOffset() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.offset
+}
+
+// Invalidate drops what the caches hold for a channel (name or ARN, as given
+// to Resolve) and role, so that the next Resolve describes it and asks for
+// its endpoints again: after a 404 on connect or a GO_AWAY, as the C SDK does.
+func (r *Resolver) Invalidate(channel string, role Role) {
+	r.mu.Lock()
+	arns := map[string]bool{channel: true}
+	for k, e := range r.endpoints {
+		if e.Role == role && (e.Channel == channel || e.ChannelARN == channel || e.ChannelName == channel) {
+			arns[e.ChannelARN] = true
+			delete(r.endpoints, k)
+		}
+	}
+	for k := range r.ice {
+		parts := strings.Split(k, "|") // https|arn|role|clientID
+		if len(parts) == 4 && arns[parts[1]] && parts[2] == string(role) {
+			delete(r.ice, k)
+		}
+	}
+	r.mu.Unlock()
+	r.persist()
+}
+
+// Resolve finds the channel (by ARN when channel starts with "arn:", else by
+// name; creating it when missing if opts.CreateIfMissing), gets its WSS and
+// HTTPS endpoints for role, its ICE servers, and the region's STUN server,
+// using and filling the caches.
+//
+// Control-plane errors wrap ErrDescribe, ErrCreate or ErrEndpoint, plus
+// ErrChannelNotFound, ErrAccessDenied or ErrThrottled when they apply, and
+// keep the aws-sdk-go-v2 typed error (errors.As). GetIceServerConfig errors
+// are *APIError values.
+func (r *Resolver) Resolve(ctx context.Context, channel string, role Role, opts Options) (*Resolved, error) {
+	start := time.Now()
+	if err := validate(channel, role, opts, r.awsCfg.Region); err != nil {
+		return nil, err
+	}
+	var t Timings
+	e, err := r.endpointsFor(ctx, channel, role, opts, &t)
+	if err != nil {
+		return nil, err
+	}
+	res := &Resolved{
+		ChannelARN:     e.ChannelARN,
+		ChannelName:    e.ChannelName,
+		Role:           role,
+		Region:         r.awsCfg.Region,
+		ClientID:       opts.ClientID,
+		WSSEndpoint:    e.WSSEndpoint,
+		HTTPSEndpoint:  e.HTTPSEndpoint,
+		WebRTCEndpoint: e.WebRTCEndpoint,
+		Credentials:    r.awsCfg.Credentials,
+		HTTPClient:     r.httpClient,
+		resolver:       r,
+	}
+	switch {
+	case opts.STUNURL != "":
+		res.stunURL = opts.STUNURL
+	case r.controlPlane == "" || awsHosted(e.HTTPSEndpoint):
+		res.stunURL = STUNURL(r.awsCfg.Region, opts.FIPS || r.cfgFIPS, opts.DualStack || r.cfgDualStack)
+	default:
+		res.derive = true
+	}
+	ice, cached, d, err := r.iceServers(ctx, e.HTTPSEndpoint, e.ChannelARN, opts.ClientID, role, false)
+	if err != nil {
+		return nil, err
+	}
+	t.ICEConfig, t.ICECached = d, cached
+	res.ICEServers = orderServers(res.stunURL, ice.servers, res.derive)
+	res.ICEServersExpire = ice.expire
+	res.ClockOffset = r.ClockOffset()
+	t.Total = time.Since(start)
+	res.Timings = t
+	r.log().Debug("channel: resolved", "channel", res.ChannelName, "role", role,
+		"endpointsCached", t.EndpointsCached, "iceCached", t.ICECached, "total", t.Total, "clockOffset", res.ClockOffset)
+	return res, nil
+}
+
+func validate(channel string, role Role, opts Options, region string) error {
+	if role != RoleMaster && role != RoleViewer {
+		return fmt.Errorf("%w: role %q: want %q or %q", ErrInvalidArgument, role, RoleMaster, RoleViewer)
+	}
+	if strings.HasPrefix(channel, "arn:") {
+		m := arnPattern.FindStringSubmatch(channel)
+		if m == nil {
+			return fmt.Errorf("%w: channel ARN %q: want arn:<partition>:kinesisvideo:<region>:<account>:channel/<name>/<creation time>", ErrInvalidArgument, channel)
+		}
+		if m[1] != region {
+			return fmt.Errorf("%w: channel ARN %q is in region %q but the aws.Config's region is %q", ErrInvalidArgument, channel, m[1], region)
+		}
+	} else if !namePattern.MatchString(channel) {
+		return fmt.Errorf("%w: channel name %q: want 1 to 256 of [a-zA-Z0-9_.-] (or a channel ARN)", ErrInvalidArgument, channel)
+	}
+	if opts.ClientID != "" && (!clientIDPattern.MatchString(opts.ClientID) || strings.HasPrefix(opts.ClientID, "AWS_")) {
+		return fmt.Errorf("%w: Options.ClientID %q: want 1 to 256 of [a-zA-Z0-9_.-], not starting with AWS_", ErrInvalidArgument, opts.ClientID)
+	}
+	if ttl := opts.MessageTTL; ttl != 0 && (ttl < 5*time.Second || ttl > 120*time.Second || ttl%time.Second != 0) {
+		return fmt.Errorf("%w: Options.MessageTTL %v: want 0 or 5s..120s in whole seconds", ErrInvalidArgument, ttl)
+	}
+	if s := opts.STUNURL; s != "" && !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") {
+		return fmt.Errorf("%w: Options.STUNURL %q: want a stun: or stuns: URL", ErrInvalidArgument, s)
+	}
+	return nil
+}
+
+// awsHosted reports whether an endpoint URL's host is an AWS domain.
+func awsHosted(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	for _, s := range []string{".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".api.amazonwebservices.com.cn"} {
+		if strings.HasSuffix(h, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Resolver) now() time.Time { return r.opts.Now() }
+
+func (r *Resolver) log() *slog.Logger {
+	if r.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.opts.Logger
+}
+
+// observeDate learns the clock offset from a response's Date header.
+func (r *Resolver) observeDate(h http.Header) {
+	d := h.Get("Date")
+	if d == "" {
+		return
+	}
+	server, err := http.ParseTime(d)
+	if err != nil {
+		return
+	}
+	skew := server.Sub(r.now())
+	var off time.Duration
+	if skew > MaxClockSkew || skew < -MaxClockSkew {
+		off = skew
+	}
+	r.mu.Lock()
+	changed := (off == 0) != (r.offset == 0) || absDur(off-r.offset) > 2*time.Second
+	if changed {
+		r.offset = off
+	}
+	r.mu.Unlock()
+	if changed {
+		r.log().Warn("channel: local clock differs from the service's", "offset", off)
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// endpointsFor returns the channel ARN and endpoints, from the cache when
+// fresh.
+func (r *Resolver) endpointsFor(ctx context.Context, channel string, role Role, opts Options, t *Timings) (endpointEntry, error) {
+	key := endpointKey(r.controlPlane, r.awsCfg.Region, channel, role)
+	r.mu.Lock()
+	e, ok := r.endpoints[key]
+	r.mu.Unlock()
+	if ok && fresh(r.now(), e.CachedAt, r.opts.EndpointTTL) && (!opts.WebRTCEndpoint || e.HasWebRTC) {
+		t.EndpointsCached = true
+		return e, nil
+	}
+	info, err := r.describeOrCreate(ctx, channel, opts, t)
+	if err != nil {
+		return endpointEntry{}, err
+	}
+	e = endpointEntry{
+		Key: key, ControlPlane: r.controlPlane, Region: r.awsCfg.Region, Channel: channel, Role: role,
+		ChannelARN: aws.ToString(info.ChannelARN), ChannelName: aws.ToString(info.ChannelName),
+		HasWebRTC: opts.WebRTCEndpoint,
+	}
+	protocols := []types.ChannelProtocol{types.ChannelProtocolWss, types.ChannelProtocolHttps}
+	if opts.WebRTCEndpoint {
+		protocols = append(protocols, types.ChannelProtocolWebrtc)
+	}
+	start := time.Now()
+	ectx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
+	out, err := r.kv.GetSignalingChannelEndpoint(ectx, &kinesisvideo.GetSignalingChannelEndpointInput{
+		ChannelARN: info.ChannelARN,
+		SingleMasterChannelEndpointConfiguration: &types.SingleMasterChannelEndpointConfiguration{
+			Protocols: protocols,
+			Role:      types.ChannelRole(role),
+		},
+	})
+	cancel()
+	t.Endpoint = time.Since(start)
+	if err != nil {
+		return endpointEntry{}, apiError(ErrEndpoint, e.ChannelARN, err)
+	}
+	for _, it := range out.ResourceEndpointList {
+		switch it.Protocol {
+		case types.ChannelProtocolWss:
+			e.WSSEndpoint = aws.ToString(it.ResourceEndpoint)
+		case types.ChannelProtocolHttps:
+			e.HTTPSEndpoint = aws.ToString(it.ResourceEndpoint)
+		case types.ChannelProtocolWebrtc:
+			e.WebRTCEndpoint = aws.ToString(it.ResourceEndpoint)
+		}
+	}
+	if e.WSSEndpoint == "" || e.HTTPSEndpoint == "" {
+		return endpointEntry{}, fmt.Errorf("%w: channel %q: the answer lacks the WSS or HTTPS endpoint (WSS %q, HTTPS %q)", ErrEndpoint, e.ChannelARN, e.WSSEndpoint, e.HTTPSEndpoint)
+	}
+	e.CachedAt = r.now()
+	r.mu.Lock()
+	r.endpoints[key] = e
+	r.mu.Unlock()
+	r.persist()
+	return e, nil
+}
+
+func (r *Resolver) describe(ctx context.Context, channel string) (*types.ChannelInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
+	defer cancel()
+	in := &kinesisvideo.DescribeSignalingChannelInput{}
+	if strings.HasPrefix(channel, "arn:") {
+		in.ChannelARN = aws.String(channel)
+	} else {
+		in.ChannelName = aws.String(channel)
+	}
+	out, err := r.kv.DescribeSignalingChannel(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if out.ChannelInfo == nil || aws.ToString(out.ChannelInfo.ChannelARN) == "" {
+		return nil, fmt.Errorf("the answer has no ChannelInfo.ChannelARN")
+	}
+	return out.ChannelInfo, nil
+}
+
+// describeOrCreate describes the channel, creates it when missing and
+// allowed, and waits until it is ACTIVE.
+func (r *Resolver) describeOrCreate(ctx context.Context, channel string, opts Options, t *Timings) (*types.ChannelInfo, error) {
+	start := time.Now()
+	info, err := r.describe(ctx, channel)
+	t.Describe += time.Since(start)
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) && opts.CreateIfMissing && !strings.HasPrefix(channel, "arn:") {
+		in := &kinesisvideo.CreateSignalingChannelInput{
+			ChannelName: aws.String(channel),
+			ChannelType: types.ChannelTypeSingleMaster,
+		}
+		if opts.MessageTTL > 0 {
+			in.SingleMasterConfiguration = &types.SingleMasterConfiguration{MessageTtlSeconds: aws.Int32(int32(opts.MessageTTL / time.Second))}
+		}
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
+		_, cerr := r.kv.CreateSignalingChannel(cctx, in)
+		cancel()
+		t.Create = time.Since(start)
+		var inUse *types.ResourceInUseException
+		if cerr != nil && !errors.As(cerr, &inUse) { // in use: created meanwhile by someone else
+			return nil, apiError(ErrCreate, channel, cerr)
+		}
+		r.log().Info("channel: created signaling channel", "channel", channel)
+		start = time.Now()
+		info, err = r.describe(ctx, channel)
+		t.Describe += time.Since(start)
+	}
+	if err != nil {
+		return nil, apiError(ErrDescribe, channel, err)
+	}
+	// Wait for ACTIVE (a new channel is CREATING for a moment).
+	deadline := time.Now().Add(r.opts.ActiveTimeout)
+	backoff := 100 * time.Millisecond
+	for info.ChannelStatus != types.StatusActive && info.ChannelStatus != "" {
+		if info.ChannelStatus == types.StatusDeleting {
+			return nil, fmt.Errorf("%w: channel %q is %s", ErrChannelNotActive, channel, info.ChannelStatus)
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return nil, fmt.Errorf("%w: channel %q still %s after %v", ErrChannelNotActive, channel, info.ChannelStatus, r.opts.ActiveTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: channel %q: %w", ErrDescribe, channel, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+		start := time.Now()
+		info, err = r.describe(ctx, aws.ToString(info.ChannelARN))
+		t.Describe += time.Since(start)
+		if err != nil {
+			return nil, apiError(ErrDescribe, channel, err)
+		}
+	}
+	return info, nil
+}
+
+// apiError wraps a control-plane error with the step's sentinel and the
+// matching kind sentinel, keeping the SDK error in the chain.
+func apiError(step error, channel string, err error) error {
+	var (
+		nf     *types.ResourceNotFoundException
+		denied *types.AccessDeniedException
+		notAut *types.NotAuthorizedException
+		limit  *types.ClientLimitExceededException
+		resp   *awshttp.ResponseError
+	)
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: %w: %q: %w", step, ErrChannelNotFound, channel, err)
+	case errors.As(err, &denied), errors.As(err, &notAut):
+		return fmt.Errorf("%w: %w: %q: %w", step, ErrAccessDenied, channel, err)
+	case errors.As(err, &limit):
+		return fmt.Errorf("%w: %w: %q: %w", step, ErrThrottled, channel, err)
+	case errors.As(err, &resp) && (resp.HTTPStatusCode() == 401 || resp.HTTPStatusCode() == 403):
+		return fmt.Errorf("%w: %w: %q: %w", step, ErrAccessDenied, channel, err)
+	case errors.As(err, &resp) && resp.HTTPStatusCode() == 429:
+		return fmt.Errorf("%w: %w: %q: %w", step, ErrThrottled, channel, err)
+	}
+	return fmt.Errorf("%w: %q: %w", step, channel, err)
+}
+
+// iceServers returns the ICE servers of a channel, from the cache unless
+// force or expired.
+func (r *Resolver) iceServers(ctx context.Context, https, arn, clientID string, role Role, force bool) (iceResult, bool, time.Duration, error) {
+	key := https + "|" + arn + "|" + string(role) + "|" + clientID
+	if !force {
+		r.mu.Lock()
+		c, ok := r.ice[key]
+		r.mu.Unlock()
+		if ok && r.now().Before(c.expire) {
+			return c, true, 0, nil
+		}
+	}
+	start := time.Now()
+	res, err := r.getIceServerConfig(ctx, https, arn, clientID)
+	d := time.Since(start)
+	if err != nil {
+		return iceResult{}, false, d, err
+	}
+	r.mu.Lock()
+	r.ice[key] = res
+	r.mu.Unlock()
+	return res, false, d, nil
+}
+
+// persist writes the fresh endpoint entries to the cache file.
+func (r *Resolver) persist() {
+	if r.opts.CacheFile == "" {
+		return
+	}
+	r.fileMu.Lock()
+	defer r.fileMu.Unlock()
+	now := r.now()
+	r.mu.Lock()
+	entries := make([]endpointEntry, 0, len(r.endpoints))
+	for _, e := range r.endpoints {
+		if fresh(now, e.CachedAt, r.opts.EndpointTTL) {
+			entries = append(entries, e)
+		}
+	}
+	r.mu.Unlock()
+	sortEntries(entries)
+	if err := writeCacheFile(r.opts.CacheFile, entries); err != nil {
+		r.log().Warn("channel: cannot write the endpoint cache file", "file", r.opts.CacheFile, "err", err)
+	}
+}

@@ -1,0 +1,73 @@
+package channel_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+)
+
+// Resolve a channel on the local KVS-compatible service, creating it, and
+// get what the signaling client and the peer connection need.
+func ExampleResolver_Resolve() {
+	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	// In a program: config.LoadDefaultConfig(ctx) with AWS_ENDPOINT_URL,
+	// AWS_REGION and the keys in the environment.
+	awsCfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(srv.Region()),
+		config.WithBaseEndpoint(srv.URL()),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
+			localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	r, err := channel.NewResolver(awsCfg, channel.ResolverOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := r.Resolve(ctx, "front-door", channel.RoleViewer, channel.Options{
+		CreateIfMissing: true,
+		ClientID:        "viewer-1",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// signaling.Config{Role: signaling.Role(res.Role), ChannelARN: res.ChannelARN,
+	//	ChannelEndpoint: res.WSSEndpoint, Region: res.Region, ClientID: res.ClientID,
+	//	Credentials: res.Credentials, SystemClockOffset: res.ClockOffset,
+	//	HTTPClient: res.HTTPClient, AllowInsecureEndpoint: res.Insecure()}
+	fmt.Println(res.ChannelName, res.Role, res.ClientID)
+	fmt.Println(res.WSSEndpoint == srv.WSSEndpoint(), res.Insecure())
+	pc := res.WebRTCConfiguration(channel.TURNOnly)
+	fmt.Println(pc.ICETransportPolicy)
+	// Output:
+	// front-door VIEWER viewer-1
+	// true true
+	// relay
+}
+
+// The STUN server of a region, in its plain, China, dual-stack and FIPS forms.
+func ExampleSTUNURL() {
+	fmt.Println(channel.STUNURL("us-west-2", false, false))
+	fmt.Println(channel.STUNURL("cn-north-1", false, false))
+	fmt.Println(channel.STUNURL("us-west-2", false, true))
+	fmt.Println(channel.STUNURL("us-gov-west-1", true, false))
+	// Output:
+	// stun:stun.kinesisvideo.us-west-2.amazonaws.com:443
+	// stun:stun.kinesisvideo.cn-north-1.amazonaws.com.cn:443
+	// stun:stun.kinesisvideo.us-west-2.api.aws:443
+	// stuns:stun.kinesisvideo-fips.us-gov-west-1.amazonaws.com:443
+}
