@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"hash"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,13 +82,15 @@ type Presigner struct {
 	creds   aws.CredentialsProvider
 	allowWS bool
 
+	scopeSuffix string // "/<region>/<service>/aws4_request"
+
 	mu  sync.Mutex
-	key derivedKey // last signing key, reused while date, secret and scope stay the same
+	key derivedKey // last signing key, reused while date and secret stay the same
 }
 
 type derivedKey struct {
 	secret, date string
-	key          []byte
+	mac          hash.Hash // HMAC keyed with the derived signing key
 }
 
 // New returns a Presigner for region that takes its credentials from creds.
@@ -105,6 +109,7 @@ func New(region string, creds aws.CredentialsProvider, opts ...Option) (*Presign
 	if p.service == "" {
 		return nil, errors.New("sigv4: service must not be empty")
 	}
+	p.scopeSuffix = "/" + p.region + "/" + p.service + "/" + scopeTerm
 	return p, nil
 }
 
@@ -161,7 +166,9 @@ func SplitEndpoint(endpoint string) (scheme, host, path string, err error) {
 //
 // The endpoint must start with wss:// (or ws:// with [AllowInsecureWebSocket])
 // and must not carry a query. t is used as given; callers correcting for
-// clock skew add their offset before calling.
+// clock skew add their offset before calling. The query must not carry
+// X-Amz-Signature; the other X-Amz-* signing parameters, if given, are
+// replaced, as the JS SDK does.
 func (p *Presigner) PresignURL(ctx context.Context, endpoint string, query map[string]string, t time.Time) (string, error) {
 	scheme, host, path, err := SplitEndpoint(endpoint)
 	if err != nil {
@@ -170,6 +177,9 @@ func (p *Presigner) PresignURL(ctx context.Context, endpoint string, query map[s
 	if scheme == "ws" && !p.allowWS {
 		return "", fmt.Errorf("%w: %q should start with wss:// (ws:// needs sigv4.AllowInsecureWebSocket)", ErrEndpointScheme, endpoint)
 	}
+	if _, ok := query[ParamSignature]; ok {
+		return "", fmt.Errorf("sigv4: query must not contain %s", ParamSignature)
+	}
 	creds, err := p.creds.Retrieve(ctx)
 	if err != nil {
 		return "", fmt.Errorf("sigv4: retrieving credentials: %w", err)
@@ -177,56 +187,127 @@ func (p *Presigner) PresignURL(ctx context.Context, endpoint string, query map[s
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
 		return "", ErrEmptyAccessKey
 	}
-	t = t.UTC()
-	date := t.Format(dateFormat)
-	scope := date + "/" + p.region + "/" + p.service + "/" + scopeTerm
+	var stamp [16]byte
+	formatStamp(&stamp, t.UTC())
+	datetime := stamp[:]
+	date := stamp[:8]
 
-	params := make([]kv, 0, len(query)+7)
+	var pbuf [16]kv
+	params := pbuf[:0]
 	for k, v := range query {
 		params = append(params, kv{k, v})
 	}
+	cred := make([]byte, 0, len(creds.AccessKeyID)+1+8+len(p.scopeSuffix))
+	cred = append(append(append(append(cred, creds.AccessKeyID...), '/'), date...), p.scopeSuffix...)
 	params = setParam(params, ParamAlgorithm, Algorithm)
-	params = setParam(params, ParamCredential, creds.AccessKeyID+"/"+scope)
-	params = setParam(params, ParamDate, t.Format(timeFormat))
+	params = setParam(params, ParamCredential, string(cred))
+	params = setParam(params, ParamDate, string(datetime))
 	params = setParam(params, ParamExpires, "299")
 	params = setParam(params, ParamSignedHeaders, "host")
 	if creds.SessionToken != "" {
 		params = setParam(params, ParamSecurityToken, creds.SessionToken)
 	}
-	sortParams(params)
+	slices.SortFunc(params, func(a, b kv) int { return strings.Compare(a.k, b.k) })
 
-	var b strings.Builder
-	b.Grow(512 + len(creds.SessionToken)*2)
-	writeQuery(&b, params)
-	canonicalQuery := b.String()
+	// The canonical query; sigAt is where X-Amz-Signature goes in the final
+	// URL's sorted query.
+	size := len(scheme) + 3 + len(host) + len(path) + 1 + 16 + 64 + 1
+	for _, kv := range params {
+		size += len(kv.k) + 1 + 3*len(kv.v) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(append(append(append(buf, scheme...), "://"...), host...), path...)
+	buf = append(buf, '?')
+	qStart := len(buf)
+	sigAt := -1
+	for i, kv := range params {
+		if sigAt < 0 && kv.k > ParamSignature {
+			sigAt = len(buf)
+		}
+		if i > 0 {
+			buf = append(buf, '&')
+		}
+		buf = append(buf, kv.k...)
+		buf = append(buf, '=')
+		buf = AppendEscaped(buf, kv.v)
+	}
+	canonicalQuery := buf[qStart:]
 
-	sig := p.sign(creds.SecretAccessKey, date, stringToSign(t.Format(timeFormat), scope,
-		canonicalRequest("GET", path, canonicalQuery, "host:"+host+"\n", "host", emptySHA256)))
+	h := sha256.New()
+	h.Write([]byte("GET\n"))
+	io.WriteString(h, path)
+	h.Write([]byte{'\n'})
+	h.Write(canonicalQuery)
+	h.Write([]byte("\nhost:"))
+	io.WriteString(h, host)
+	h.Write([]byte("\n\nhost\n" + emptySHA256))
+	var sum [sha256.Size]byte
+	var crHex [2 * sha256.Size]byte
+	hex.Encode(crHex[:], h.Sum(sum[:0]))
 
-	params = append(params, kv{ParamSignature, sig})
-	sortParams(params)
-	b.Reset()
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(host)
-	b.WriteString(path)
-	b.WriteByte('?')
-	writeQuery(&b, params)
-	return b.String(), nil
+	sts := make([]byte, 0, 17+16+1+8+len(p.scopeSuffix)+1+64)
+	sts = append(sts, Algorithm+"\n"...)
+	sts = append(append(sts, datetime...), '\n')
+	sts = append(append(append(sts, date...), p.scopeSuffix...), '\n')
+	sts = append(sts, crHex[:]...)
+
+	var sig [2 * sha256.Size]byte
+	hex.Encode(sig[:], p.mac(creds.SecretAccessKey, string(date), sts, sum[:0]))
+
+	// Insert X-Amz-Signature at its sorted place.
+	if sigAt < 0 {
+		buf = append(buf, "&"+ParamSignature+"="...)
+		buf = append(buf, sig[:]...)
+		return string(buf), nil
+	}
+	out := make([]byte, 0, len(buf)+len(ParamSignature)+2+len(sig))
+	out = append(out, buf[:sigAt]...)
+	if sigAt > qStart {
+		// buf[sigAt:] starts with the '&' before the next parameter.
+		out = append(out, '&')
+		out = append(out, ParamSignature+"="...)
+		out = append(out, sig[:]...)
+	} else {
+		out = append(out, ParamSignature+"="...)
+		out = append(out, sig[:]...)
+		out = append(out, '&')
+	}
+	out = append(out, buf[sigAt:]...)
+	return string(out), nil
 }
 
-// sign derives (or reuses) the signing key and returns the hex HMAC of sts.
-func (p *Presigner) sign(secret, date, sts string) string {
-	p.mu.Lock()
-	key := p.key
-	p.mu.Unlock()
-	if key.secret != secret || key.date != date {
-		key = derivedKey{secret: secret, date: date, key: SigningKey(secret, date, p.region, p.service)}
-		p.mu.Lock()
-		p.key = key
-		p.mu.Unlock()
+// formatStamp writes t as yyyymmddThhmmssZ.
+func formatStamp(dst *[16]byte, t time.Time) {
+	y, mo, d := t.Date()
+	hh, mm, ss := t.Clock()
+	put := func(i, v, n int) {
+		for j := i + n - 1; j >= i; j-- {
+			dst[j] = byte('0' + v%10)
+			v /= 10
+		}
 	}
-	return hex.EncodeToString(hmacSHA256(key.key, sts))
+	put(0, y, 4)
+	put(4, int(mo), 2)
+	put(6, d, 2)
+	dst[8] = 'T'
+	put(9, hh, 2)
+	put(11, mm, 2)
+	put(13, ss, 2)
+	dst[15] = 'Z'
+}
+
+// mac returns HMAC(signing key, data) appended to dst, deriving the signing
+// key only when the secret or the date changed since the last call.
+func (p *Presigner) mac(secret, date string, data, dst []byte) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.key.mac == nil || p.key.secret != secret || p.key.date != date {
+		p.key = derivedKey{secret: secret, date: date,
+			mac: hmac.New(sha256.New, SigningKey(secret, date, p.region, p.service))}
+	}
+	p.key.mac.Reset()
+	p.key.mac.Write(data)
+	return p.key.mac.Sum(dst)
 }
 
 type kv struct{ k, v string }
@@ -241,38 +322,35 @@ func setParam(params []kv, k, v string) []kv {
 	return append(params, kv{k, v})
 }
 
-func sortParams(params []kv) {
-	sort.Slice(params, func(i, j int) bool { return params[i].k < params[j].k })
-}
-
-// writeQuery writes k=v pairs joined by '&', keys as given (the JS SDK does
-// not encode keys) and values encoded as RFC 3986.
-func writeQuery(b *strings.Builder, params []kv) {
-	for i, p := range params {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		Escape(b, p.v)
-	}
-}
-
 // Escape appends s to b percent-encoded as RFC 3986: every byte but
 // A-Z a-z 0-9 - _ . ~ becomes %XX with upper-case hex.
 func Escape(b *strings.Builder, s string) {
+	var tmp [256]byte
+	b.Write(AppendEscaped(tmp[:0], s))
+}
+
+// AppendEscaped appends s to dst percent-encoded as RFC 3986 (see [Escape]).
+func AppendEscaped(dst []byte, s string) []byte {
 	const hexDigits = "0123456789ABCDEF"
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if unreserved(c) {
-			b.WriteByte(c)
+		if unreservedTable[c] {
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		start = i + 1
 	}
+	return append(dst, s[start:]...)
 }
+
+var unreservedTable = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = unreserved(byte(c))
+	}
+	return t
+}()
 
 func unreserved(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||

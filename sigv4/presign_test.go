@@ -149,3 +149,11 @@ func TestPresignRefreshesCredentials(t *testing.T) {
 		t.Fatalf("provider not consulted per call:\n%s\n%s\nwant %s", u1, u2, want2)
 	}
 }
+
+func TestPresignRefusesSignatureInQuery(t *testing.T) {
+	p, _ := New("us-west-2", StaticCredentials("AKID", "SECRET", ""))
+	_, err := p.PresignURL(context.Background(), "wss://h", map[string]string{ParamSignature: "x"}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), ParamSignature) {
+		t.Fatalf("got %v", err)
+	}
+}
