@@ -1,0 +1,644 @@
+package localkvs
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
+	"github.com/kvswebrtc/kvswebrtc/sigv4"
+)
+
+// Error codes (x-amzn-ErrorType) the service returns.
+const (
+	codeAccessDenied        = "AccessDeniedException"
+	codeInvalidArgument     = "InvalidArgumentException"
+	codeNotFound            = "ResourceNotFoundException"
+	codeInUse               = "ResourceInUseException"
+	codeClientLimit         = "ClientLimitExceededException"
+	codeVersionMismatch     = "VersionMismatchException"
+	codeAccountChannelLimit = "AccountChannelLimitExceededException"
+	codeTagsLimit           = "TagsPerResourceExceededLimitException"
+)
+
+const maxBody = 1 << 20
+
+var (
+	namePattern = wire.IDPattern
+	arnPattern  = regexp.MustCompile(`^arn:[a-z\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z_]+/[a-zA-Z0-9_.-]+/[0-9]+$`)
+)
+
+// apiError is an error with its HTTP status and AWS error code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+	err    error // a package ErrX value, for errors.Is
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+func (e *apiError) Unwrap() error { return e.err }
+
+func invalidArg(format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	return &apiError{http.StatusBadRequest, codeInvalidArgument, msg, fmt.Errorf("%w: %s", ErrInvalidArgument, msg)}
+}
+
+// toAPIError maps a package error to its status and code.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "localkvs:") {
+		// strip "localkvs: <kind>: " down to the detail
+		if j := strings.Index(msg[i+2:], ": "); j >= 0 {
+			msg = msg[i+2+j+2:]
+		}
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &apiError{http.StatusNotFound, codeNotFound, msg, err}
+	case errors.Is(err, ErrResourceInUse):
+		return &apiError{http.StatusBadRequest, codeInUse, msg, err}
+	case errors.Is(err, ErrVersionMismatch):
+		return &apiError{http.StatusBadRequest, codeVersionMismatch, msg, err}
+	case errors.Is(err, ErrInvalidArgument):
+		return &apiError{http.StatusBadRequest, codeInvalidArgument, msg, err}
+	case errors.Is(err, ErrLimitExceeded):
+		return &apiError{http.StatusBadRequest, codeAccountChannelLimit, msg, err}
+	}
+	return &apiError{http.StatusInternalServerError, "InternalFailure", "internal error", err}
+}
+
+// writeError writes an AWS REST-JSON error: the code in x-amzn-ErrorType
+// (where aws-sdk-go-v2's deserializers read it) and {"message": msg}.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalFailure", "encoding the response failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// authError turns a signature verification error into the AccessDenied
+// response text. sigv4 errors never carry a secret or signature.
+func authError(err error) string {
+	if errors.Is(err, sigv4.ErrClockSkew) || errors.Is(err, sigv4.ErrExpired) {
+		return "Signature expired: " + err.Error()
+	}
+	return err.Error()
+}
+
+type apiHandler func(ctx context.Context, r *http.Request, body []byte) (any, error)
+
+func (s *Server) apiHandlers() map[string]apiHandler {
+	return map[string]apiHandler{
+		"/createsignalingchannel":        s.apiCreate,
+		"/describesignalingchannel":      s.apiDescribe,
+		"/listsignalingchannels":         s.apiList,
+		"/updatesignalingchannel":        s.apiUpdate,
+		"/deletesignalingchannel":        s.apiDelete,
+		"/getsignalingchannelendpoint":   s.apiEndpoint,
+		"/tagresource":                   s.apiTag,
+		"/untagresource":                 s.apiUntag,
+		"/listtagsforresource":           s.apiListTags,
+		"/v1/get-ice-server-config":      s.apiIceConfig,
+		"/v1/send-alexa-offer-to-master": s.apiAlexaOffer,
+	}
+}
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidArgument, "reading the request body failed")
+		return
+	}
+	if len(body) > maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, codeInvalidArgument, "request body is larger than 1 MiB")
+		return
+	}
+	id, err := s.verifier.VerifyHeaders(r, body)
+	if err != nil {
+		s.log.Info("localkvs: request refused", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusForbidden, codeAccessDenied, authError(err))
+		return
+	}
+	h := s.handlers[strings.ToLower(r.URL.Path)]
+	if h == nil {
+		writeError(w, http.StatusNotFound, "UnknownOperationException", "unknown operation "+r.URL.Path)
+		return
+	}
+	out, err := h(r.Context(), r, body)
+	if err != nil {
+		ae := toAPIError(err)
+		s.log.Debug("localkvs: api error", "path", r.URL.Path, "code", ae.code, "msg", ae.msg, "key", id.AccessKeyID)
+		writeError(w, ae.status, ae.code, ae.msg)
+		return
+	}
+	s.log.Debug("localkvs: api call", "path", r.URL.Path, "key", id.AccessKeyID)
+	writeJSON(w, out)
+}
+
+func decode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalidArg("the request body is not valid JSON for this operation: %v", err)
+	}
+	return nil
+}
+
+type tagJSON struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+type singleMasterConfig struct {
+	MessageTtlSeconds *int `json:"MessageTtlSeconds,omitempty"`
+}
+
+type channelInfoJSON struct {
+	ChannelARN                string             `json:"ChannelARN"`
+	ChannelName               string             `json:"ChannelName"`
+	ChannelStatus             string             `json:"ChannelStatus"`
+	ChannelType               string             `json:"ChannelType"`
+	CreationTime              json.Number        `json:"CreationTime"`
+	SingleMasterConfiguration singleMasterConfig `json:"SingleMasterConfiguration"`
+	Version                   string             `json:"Version"`
+}
+
+func channelInfo(c *channelRec) channelInfoJSON {
+	ttl := c.TTL
+	return channelInfoJSON{
+		ChannelARN:                c.ARN,
+		ChannelName:               c.Name,
+		ChannelStatus:             c.Status,
+		ChannelType:               c.Type,
+		CreationTime:              json.Number(strconv.FormatFloat(float64(c.Created)/1000, 'f', 3, 64)),
+		SingleMasterConfiguration: singleMasterConfig{MessageTtlSeconds: &ttl},
+		Version:                   c.Version,
+	}
+}
+
+func validName(field, name string) error {
+	if name == "" {
+		return invalidArg("%s is required", field)
+	}
+	if !namePattern.MatchString(name) {
+		return invalidArg("%s %q must match [a-zA-Z0-9_.-]{1,256}", field, name)
+	}
+	return nil
+}
+
+func validARN(field, arn string) error {
+	if arn == "" {
+		return invalidArg("%s is required", field)
+	}
+	if len(arn) > 1024 || !arnPattern.MatchString(arn) {
+		return invalidArg("%s %q is not a channel ARN (arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<creation epoch ms>)", field, arn)
+	}
+	return nil
+}
+
+func validTTL(t *int) (int, error) {
+	if t == nil {
+		return DefaultMessageTTLSeconds, nil
+	}
+	if *t < 5 || *t > 120 {
+		return 0, invalidArg("SingleMasterConfiguration.MessageTtlSeconds %d must be between 5 and 120", *t)
+	}
+	return *t, nil
+}
+
+const maxTags = 50
+
+func validTags(tags []tagJSON) error {
+	for i, t := range tags {
+		if len(t.Key) < 1 || len(t.Key) > 128 {
+			return invalidArg("Tags[%d].Key must be 1 to 128 characters", i)
+		}
+		if strings.HasPrefix(t.Key, "aws:") {
+			return invalidArg("Tags[%d].Key %q must not start with aws:", i, t.Key)
+		}
+		if len(t.Value) > 256 {
+			return invalidArg("Tags[%d].Value must be at most 256 characters", i)
+		}
+	}
+	return nil
+}
+
+func tagsLimit(n int) error {
+	return &apiError{http.StatusBadRequest, codeTagsLimit,
+		fmt.Sprintf("a resource can have at most %d tags, this request would give it %d", maxTags, n),
+		fmt.Errorf("%w: more than %d tags", ErrLimitExceeded, maxTags)}
+}
+
+// createChannel validates and creates a channel.
+func (s *Server) createChannel(name, typ string, ttl *int, tags []tagJSON) (*channelRec, error) {
+	if err := validName("ChannelName", name); err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "", "SINGLE_MASTER":
+		typ = "SINGLE_MASTER"
+	default:
+		return nil, invalidArg("ChannelType %q is not supported; use SINGLE_MASTER", typ)
+	}
+	t, err := validTTL(ttl)
+	if err != nil {
+		return nil, err
+	}
+	if err := validTags(tags); err != nil {
+		return nil, err
+	}
+	c := &channelRec{Name: name, Type: typ, TTL: t, Tags: map[string]string{}}
+	for _, tg := range tags {
+		c.Tags[tg.Key] = tg.Value
+	}
+	if len(c.Tags) > maxTags {
+		return nil, tagsLimit(len(c.Tags))
+	}
+	c, err = s.store.create(s.cfg.Region, c, maxChannels(s.cfg.Region))
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("localkvs: channel created", "name", c.Name, "arn", c.ARN)
+	return c, nil
+}
+
+func (s *Server) apiCreate(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		ChannelName               string
+		ChannelType               string
+		SingleMasterConfiguration *singleMasterConfig
+		Tags                      []tagJSON
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var ttl *int
+	if in.SingleMasterConfiguration != nil {
+		ttl = in.SingleMasterConfiguration.MessageTtlSeconds
+	}
+	c, err := s.createChannel(in.ChannelName, in.ChannelType, ttl, in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"ChannelARN": c.ARN}, nil
+}
+
+// lookup finds a channel by ARN (when set) or name.
+func (s *Server) lookup(name, arn string) (*channelRec, error) {
+	if arn != "" {
+		if err := validARN("ChannelARN", arn); err != nil {
+			return nil, err
+		}
+		c, ok := s.store.get("", arn)
+		if !ok {
+			return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
+		}
+		return c, nil
+	}
+	if name == "" {
+		return nil, invalidArg("ChannelName or ChannelARN is required")
+	}
+	if err := validName("ChannelName", name); err != nil {
+		return nil, err
+	}
+	c, ok := s.store.get(name, "")
+	if !ok {
+		return nil, fmt.Errorf("%w: no signaling channel named %q", ErrNotFound, name)
+	}
+	return c, nil
+}
+
+func (s *Server) apiDescribe(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct{ ChannelName, ChannelARN string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	c, err := s.lookup(in.ChannelName, in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	if in.ChannelARN != "" && in.ChannelName != "" && in.ChannelName != c.Name {
+		return nil, invalidArg("ChannelName %q does not match the channel of ChannelARN %q", in.ChannelName, in.ChannelARN)
+	}
+	return map[string]any{"ChannelInfo": channelInfo(c)}, nil
+}
+
+func (s *Server) apiList(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		MaxResults           *int
+		NextToken            *string
+		ChannelNameCondition *struct{ ComparisonOperator, ComparisonValue string }
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	max := 500
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
+			return nil, invalidArg("MaxResults %d must be between 1 and 10000", *in.MaxResults)
+		}
+		max = *in.MaxResults
+	}
+	after := ""
+	if in.NextToken != nil && *in.NextToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
+		if err != nil || !namePattern.Match(b) {
+			return nil, invalidArg("NextToken is not a token returned by ListSignalingChannels")
+		}
+		after = string(b)
+	}
+	prefix := ""
+	if c := in.ChannelNameCondition; c != nil {
+		if c.ComparisonOperator != "" && c.ComparisonOperator != "BEGINS_WITH" {
+			return nil, invalidArg("ChannelNameCondition.ComparisonOperator %q is not supported; use BEGINS_WITH", c.ComparisonOperator)
+		}
+		if c.ComparisonValue != "" && !namePattern.MatchString(c.ComparisonValue) {
+			return nil, invalidArg("ChannelNameCondition.ComparisonValue %q must match [a-zA-Z0-9_.-]{1,256}", c.ComparisonValue)
+		}
+		prefix = c.ComparisonValue
+	}
+	chans, more := s.store.list(prefix, after, max)
+	list := make([]channelInfoJSON, len(chans))
+	for i, c := range chans {
+		list[i] = channelInfo(c)
+	}
+	out := map[string]any{"ChannelInfoList": list}
+	if more {
+		out["NextToken"] = base64.RawURLEncoding.EncodeToString([]byte(chans[len(chans)-1].Name))
+	}
+	return out, nil
+}
+
+func (s *Server) apiUpdate(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		ChannelARN, CurrentVersion string
+		SingleMasterConfiguration  *singleMasterConfig
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	if in.CurrentVersion == "" {
+		return nil, invalidArg("CurrentVersion is required")
+	}
+	var ttl *int
+	if in.SingleMasterConfiguration != nil && in.SingleMasterConfiguration.MessageTtlSeconds != nil {
+		t, err := validTTL(in.SingleMasterConfiguration.MessageTtlSeconds)
+		if err != nil {
+			return nil, err
+		}
+		ttl = &t
+	}
+	c, err := s.store.update(in.ChannelARN, func(c *channelRec) error {
+		if c.Version != in.CurrentVersion {
+			return &apiError{http.StatusBadRequest, codeVersionMismatch,
+				fmt.Sprintf("CurrentVersion %q is not the channel's current version", in.CurrentVersion),
+				ErrVersionMismatch}
+		}
+		if ttl != nil {
+			c.TTL = *ttl
+		}
+		c.Version = newVersion()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rm := s.existingRoom(c.ARN); rm != nil {
+		rm.setTTL(c.TTL)
+	}
+	return struct{}{}, nil
+}
+
+func (s *Server) apiDelete(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct{ ChannelARN, CurrentVersion string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	c, err := s.store.delete(in.ChannelARN, in.CurrentVersion)
+	if err != nil {
+		return nil, err
+	}
+	s.deleteRoom(c.ARN)
+	s.log.Debug("localkvs: channel deleted", "name", c.Name, "arn", c.ARN)
+	return struct{}{}, nil
+}
+
+func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (any, error) {
+	var in struct {
+		ChannelARN                               string
+		SingleMasterChannelEndpointConfiguration *struct {
+			Protocols []string
+			Role      string
+		}
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	if _, ok := s.store.get("", in.ChannelARN); !ok {
+		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
+	}
+	protocols := []string{"WSS", "HTTPS"}
+	if c := in.SingleMasterChannelEndpointConfiguration; c != nil {
+		switch c.Role {
+		case "", "MASTER", "VIEWER":
+		default:
+			return nil, invalidArg("SingleMasterChannelEndpointConfiguration.Role %q must be MASTER or VIEWER", c.Role)
+		}
+		if len(c.Protocols) > 0 {
+			protocols = c.Protocols
+		}
+	}
+	host := r.Host
+	if host == "" {
+		host = s.hostPort()
+	}
+	httpScheme, wsScheme := "http://", "ws://"
+	if s.tls != nil {
+		httpScheme, wsScheme = "https://", "wss://"
+	}
+	type item struct{ Protocol, ResourceEndpoint string }
+	list := make([]item, 0, len(protocols))
+	for _, p := range protocols {
+		switch p {
+		case "WSS":
+			list = append(list, item{p, wsScheme + host})
+		case "HTTPS", "WEBRTC":
+			list = append(list, item{p, httpScheme + host})
+		default:
+			return nil, invalidArg("SingleMasterChannelEndpointConfiguration.Protocols: %q is not one of WSS, HTTPS, WEBRTC", p)
+		}
+	}
+	return map[string]any{"ResourceEndpointList": list}, nil
+}
+
+func (s *Server) apiTag(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		ResourceARN string
+		Tags        []tagJSON
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) == 0 {
+		return nil, invalidArg("Tags must hold at least one tag")
+	}
+	if err := validTags(in.Tags); err != nil {
+		return nil, err
+	}
+	_, err := s.store.update(in.ResourceARN, func(c *channelRec) error {
+		for _, t := range in.Tags {
+			c.Tags[t.Key] = t.Value
+		}
+		if len(c.Tags) > maxTags {
+			return tagsLimit(len(c.Tags))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Server) apiUntag(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		ResourceARN string
+		TagKeyList  []string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
+		return nil, err
+	}
+	if len(in.TagKeyList) == 0 {
+		return nil, invalidArg("TagKeyList must hold at least one key")
+	}
+	_, err := s.store.update(in.ResourceARN, func(c *channelRec) error {
+		for _, k := range in.TagKeyList {
+			delete(c.Tags, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Server) apiListTags(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct {
+		ResourceARN string
+		NextToken   *string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
+		return nil, err
+	}
+	c, ok := s.store.get("", in.ResourceARN)
+	if !ok {
+		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ResourceARN)
+	}
+	return map[string]any{"Tags": c.Tags}, nil
+}
+
+// iceRequest is a GetIceServerConfig request.
+type iceRequest struct {
+	ChannelARN string
+	ClientID   string
+	Username   string
+}
+
+// iceServer is one entry of IceServerList.
+type iceServer struct {
+	Uris     []string `json:"Uris"`
+	Username string   `json:"Username,omitempty"`
+	Password string   `json:"Password,omitempty"`
+	Ttl      int      `json:"Ttl,omitempty"`
+}
+
+func (s *Server) apiIceConfig(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var in struct{ ChannelARN, ClientId, Service, Username string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	if in.Service != "" && in.Service != "TURN" {
+		return nil, invalidArg("Service %q is not supported; use TURN", in.Service)
+	}
+	if in.ClientId != "" {
+		if err := validClientID(in.ClientId); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := s.store.get("", in.ChannelARN); !ok {
+		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
+	}
+	rm := s.room(in.ChannelARN)
+	if !rm.allowIceConfig() {
+		return nil, &apiError{http.StatusBadRequest, codeClientLimit,
+			fmt.Sprintf("GetIceServerConfig is limited to %g calls per second per channel", s.limits.IceConfigPerSecond),
+			ErrLimitExceeded}
+	}
+	list, err := s.iceServers(ctx, iceRequest{ChannelARN: in.ChannelARN, ClientID: in.ClientId, Username: in.Username})
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []iceServer{}
+	}
+	return map[string]any{"IceServerList": list}, nil
+}
+
+func validClientID(id string) error {
+	if !wire.IDPattern.MatchString(id) {
+		return invalidArg("ClientId %q must match [a-zA-Z0-9_.-]{1,256}", id)
+	}
+	if strings.HasPrefix(id, "AWS_") {
+		return invalidArg("ClientId %q must not start with AWS_", id)
+	}
+	return nil
+}

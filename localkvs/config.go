@@ -1,0 +1,172 @@
+package localkvs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// The documented development key pair. A server whose Config.Credentials is
+// empty accepts exactly this pair. It is public test data, not a secret.
+const (
+	// DevAccessKeyID is the access key id of the development key pair.
+	DevAccessKeyID = "AKIAKVSWEBRTCLOCAL01"
+	// DevSecretAccessKey is the secret of the development key pair.
+	DevSecretAccessKey = "kvswebrtc-local-development-secret"
+	// AccountID is the account every channel ARN of the local service names.
+	AccountID = "000000000000"
+	// DefaultRegion is the region used when Config.Region is empty.
+	DefaultRegion = "us-west-2"
+)
+
+// Default limits: the real service's values (PROTOCOL.md section 5).
+const (
+	DefaultMaxViewers            = 10
+	DefaultIdleTimeout           = 10 * time.Minute
+	DefaultMaxConnectionDuration = time.Hour
+	DefaultGoAwayLead            = time.Minute
+	DefaultConnectsPerSecond     = 3
+	DefaultSDPPerSecond          = 5
+	DefaultICEPerSecond          = 20
+	DefaultMaxPayload            = 10240
+	DefaultIceConfigPerSecond    = 5
+	// DefaultMessageTTLSeconds is the MessageTtlSeconds of a channel created
+	// without one.
+	DefaultMessageTTLSeconds = 60
+)
+
+// Errors returned by [New] and the Server's methods.
+var (
+	// ErrInvalidConfig: a Config field breaks a rule; the message names it.
+	ErrInvalidConfig = errors.New("localkvs: invalid config")
+	// ErrServerClosed: the server was shut down or closed.
+	ErrServerClosed = errors.New("localkvs: server closed")
+	// ErrStoreLocked: another process holds the channel store in DataDir.
+	ErrStoreLocked = errors.New("localkvs: channel store is in use by another process")
+	// ErrInvalidArgument: a request argument breaks a rule (InvalidArgumentException).
+	ErrInvalidArgument = errors.New("localkvs: invalid argument")
+	// ErrResourceInUse: a channel with that name exists (ResourceInUseException).
+	ErrResourceInUse = errors.New("localkvs: resource in use")
+	// ErrNotFound: no such channel (ResourceNotFoundException).
+	ErrNotFound = errors.New("localkvs: resource not found")
+	// ErrVersionMismatch: CurrentVersion is not the channel's version (VersionMismatchException).
+	ErrVersionMismatch = errors.New("localkvs: version mismatch")
+	// ErrLimitExceeded: an account or channel limit was hit.
+	ErrLimitExceeded = errors.New("localkvs: limit exceeded")
+)
+
+// Config configures a [Server]. The zero value is a usable in-memory,
+// plain-HTTP server for us-west-2 accepting the development key pair.
+type Config struct {
+	// Region is the region the server signs for and names in ARNs; default "us-west-2".
+	Region string
+	// Credentials maps access key id to secret access key. Nil or empty means
+	// {DevAccessKeyID: DevSecretAccessKey}.
+	Credentials map[string]string
+	// DataDir holds the channel store (DataDir/channels.db) and, with TLS,
+	// the CA and certificate. "" keeps channels in memory only.
+	DataDir string
+	// TLS makes the server generate (or reuse from DataDir) a local CA and a
+	// certificate for 127.0.0.1, ::1 and localhost, and serve https/wss.
+	// The CA is written to DataDir/ca.pem when DataDir is set.
+	TLS bool
+	// Limits are the service limits; zero fields take the real service's values.
+	Limits Limits
+	// Logger receives the server's logs; nil means silence. At debug level it
+	// logs each connection and each routed message, never a secret.
+	Logger *slog.Logger
+}
+
+// Limits are the service limits of PROTOCOL.md section 5. A zero field takes
+// the real service's value. For the rates, a negative value disables the limit.
+type Limits struct {
+	// MaxViewers is the number of viewers connected per channel (10).
+	MaxViewers int
+	// IdleTimeout closes a connection that sent no message for this long
+	// (10 min). WebSocket pings do not count as messages.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration is the longest a connection stays open (1 h).
+	MaxConnectionDuration time.Duration
+	// GoAwayLead is how long before the MaxConnectionDuration cut GO_AWAY is sent (1 min).
+	GoAwayLead time.Duration
+	// ConnectsPerSecond is the connect rate per channel, masters and viewers together (3).
+	ConnectsPerSecond float64
+	// SDPPerSecond is the SDP offer/answer send rate per connection (5).
+	SDPPerSecond float64
+	// ICEPerSecond is the ICE candidate send rate per connection (20).
+	ICEPerSecond float64
+	// MaxPayload is the largest base64 message payload in bytes (10240).
+	MaxPayload int
+	// IceConfigPerSecond is the GetIceServerConfig rate per channel (5).
+	IceConfigPerSecond float64
+}
+
+// withDefaults returns l with zero fields replaced by the real service's values.
+func (l Limits) withDefaults() Limits {
+	if l.MaxViewers == 0 {
+		l.MaxViewers = DefaultMaxViewers
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxConnectionDuration == 0 {
+		l.MaxConnectionDuration = DefaultMaxConnectionDuration
+	}
+	if l.GoAwayLead == 0 {
+		l.GoAwayLead = DefaultGoAwayLead
+	}
+	if l.ConnectsPerSecond == 0 {
+		l.ConnectsPerSecond = DefaultConnectsPerSecond
+	}
+	if l.SDPPerSecond == 0 {
+		l.SDPPerSecond = DefaultSDPPerSecond
+	}
+	if l.ICEPerSecond == 0 {
+		l.ICEPerSecond = DefaultICEPerSecond
+	}
+	if l.MaxPayload == 0 {
+		l.MaxPayload = DefaultMaxPayload
+	}
+	if l.IceConfigPerSecond == 0 {
+		l.IceConfigPerSecond = DefaultIceConfigPerSecond
+	}
+	return l
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// validate checks cfg (after defaults) and names the field and rule broken.
+func (cfg *Config) validate() error {
+	if !regionPattern.MatchString(cfg.Region) {
+		return fmt.Errorf("%w: Region %q is not a region name like us-west-2", ErrInvalidConfig, cfg.Region)
+	}
+	for k, v := range cfg.Credentials {
+		if k == "" {
+			return fmt.Errorf("%w: Credentials has an empty access key id", ErrInvalidConfig)
+		}
+		if v == "" {
+			return fmt.Errorf("%w: Credentials[%q] has an empty secret", ErrInvalidConfig, k)
+		}
+	}
+	l := cfg.Limits
+	switch {
+	case l.MaxViewers < 0:
+		return fmt.Errorf("%w: Limits.MaxViewers %d must be >= 0", ErrInvalidConfig, l.MaxViewers)
+	case l.IdleTimeout < 0:
+		return fmt.Errorf("%w: Limits.IdleTimeout %s must be >= 0", ErrInvalidConfig, l.IdleTimeout)
+	case l.MaxConnectionDuration < 0:
+		return fmt.Errorf("%w: Limits.MaxConnectionDuration %s must be >= 0", ErrInvalidConfig, l.MaxConnectionDuration)
+	case l.GoAwayLead < 0:
+		return fmt.Errorf("%w: Limits.GoAwayLead %s must be >= 0", ErrInvalidConfig, l.GoAwayLead)
+	case l.MaxPayload < 0:
+		return fmt.Errorf("%w: Limits.MaxPayload %d must be >= 0", ErrInvalidConfig, l.MaxPayload)
+	}
+	d := l.withDefaults()
+	if d.GoAwayLead >= d.MaxConnectionDuration {
+		return fmt.Errorf("%w: Limits.GoAwayLead %s must be shorter than Limits.MaxConnectionDuration %s (set both)",
+			ErrInvalidConfig, d.GoAwayLead, d.MaxConnectionDuration)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package localkvs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/coder/websocket"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/sigv4"
+)
+
+// Start a local service, create a channel with the AWS SDK, and relay an
+// SDP offer from a viewer to the master over the signaling WebSocket.
+func Example() {
+	ctx := context.Background()
+	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+
+	// The control plane is the one aws-sdk-go-v2 knows.
+	creds := credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")
+	kv := kinesisvideo.NewFromConfig(aws.Config{Region: srv.Region(), Credentials: creds},
+		func(o *kinesisvideo.Options) { o.BaseEndpoint = aws.String(srv.URL()) })
+	out, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("front-door")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	arn := aws.ToString(out.ChannelARN)
+
+	// Signaling: presigned WebSocket URLs, no X-Amz-ClientId for the master.
+	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureWebSocket())
+	connect := func(clientID string) *websocket.Conn {
+		q := map[string]string{sigv4.ParamChannelARN: arn}
+		if clientID != "" {
+			q[sigv4.ParamClientID] = clientID
+		}
+		u, err := signer.PresignURL(ctx, srv.WSSEndpoint(), q, time.Now())
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return c
+	}
+	master := connect("")
+	defer master.CloseNow()
+	viewer := connect("viewer-1")
+	defer viewer.CloseNow()
+
+	payload, _ := wire.EncodePayload(map[string]string{"type": "offer", "sdp": "v=0\r\n"})
+	frame, _ := json.Marshal(wire.ClientMessage{Action: wire.SDPOffer, MessagePayload: payload})
+	viewer.Write(ctx, websocket.MessageText, frame)
+
+	_, b, err := master.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var m wire.ServiceMessage
+	json.Unmarshal(b, &m)
+	fmt.Println(m.MessageType, "from", m.SenderClientID)
+	// Output: SDP_OFFER from viewer-1
+}

@@ -1,0 +1,368 @@
+package localkvs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/sigv4"
+)
+
+// Server is the local KVS-compatible signaling service: the control plane,
+// the HTTPS data plane and the WebSocket signaling hub on one port. Create it
+// with [New] (then [Server.Serve]) or [Start]. A Server is an http.Handler,
+// so it can also be mounted elsewhere. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	limits   Limits
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+	store    *store
+	tls      *tlsMaterial
+
+	rooms    sync.Map // channel ARN -> *room
+	handlers map[string]apiHandler
+
+	alexaTimeout time.Duration
+
+	// iceServers returns the ICE servers for GetIceServerConfig. The
+	// default returns none (clients add STUN themselves); the embedded TURN
+	// server will fill it.
+	iceServers func(ctx context.Context, req iceRequest) ([]iceServer, error)
+
+	mu       sync.Mutex
+	httpSrv  *http.Server
+	addr     net.Addr
+	serving  bool
+	closed   atomic.Bool
+	conns    sync.WaitGroup // WebSocket connections
+	closeErr error
+	stopOnce sync.Once
+}
+
+// maxChannels is the channels-per-region limit of the real service.
+func maxChannels(region string) int {
+	if region == "us-east-1" || region == "us-west-2" {
+		return 10000
+	}
+	return 5000
+}
+
+// New validates cfg, opens the channel store (DataDir/channels.db when
+// DataDir is set) and, with cfg.TLS, makes or reloads the local CA and
+// certificate. The server does not listen until [Server.Serve].
+func New(cfg Config) (*Server, error) {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if len(cfg.Credentials) == 0 {
+		cfg.Credentials = map[string]string{DevAccessKeyID: DevSecretAccessKey}
+	} else {
+		cfg.Credentials = maps.Clone(cfg.Credentials)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		log:    cfg.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	creds := cfg.Credentials
+	s.verifier = &sigv4.Verifier{
+		Lookup: func(akid string) (string, bool) {
+			v, ok := creds[akid]
+			return v, ok
+		},
+		Region:  cfg.Region,
+		Service: sigv4.DefaultService,
+	}
+	s.handlers = s.apiHandlers()
+	s.alexaTimeout = defaultAlexaTimeout
+	s.iceServers = func(context.Context, iceRequest) ([]iceServer, error) { return []iceServer{}, nil }
+	if cfg.TLS {
+		m, err := loadOrCreateTLS(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.tls = m
+	}
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	return s, nil
+}
+
+// Start creates a server with [New], listens on addr (e.g. "127.0.0.1:0")
+// and serves in the background. Stop it with [Server.Shutdown] or [Server.Close].
+func Start(cfg Config, addr string) (*Server, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.store.close()
+		return nil, fmt.Errorf("localkvs: listen on %q: %w", addr, err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		err := s.serve(l, ready)
+		if err != nil && !errors.Is(err, ErrServerClosed) {
+			s.log.Error("localkvs: serve stopped", "err", err)
+		}
+	}()
+	<-ready
+	return s, nil
+}
+
+// Serve accepts connections on l (wrapping it in TLS when Config.TLS is
+// set) and blocks until the server is shut down, returning ErrServerClosed
+// then, like http.Server.Serve. The endpoints the server hands out are
+// derived from l.Addr(). Serve may be called once.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, nil)
+}
+
+func (s *Server) serve(l net.Listener, ready chan struct{}) error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		l.Close()
+		if ready != nil {
+			close(ready)
+		}
+		return ErrServerClosed
+	}
+	if s.serving {
+		s.mu.Unlock()
+		if ready != nil {
+			close(ready)
+		}
+		return errors.New("localkvs: Serve called twice")
+	}
+	s.serving = true
+	s.addr = l.Addr()
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	if s.tls != nil {
+		l = tls.NewListener(l, &tls.Config{
+			Certificates: []tls.Certificate{s.tls.leaf},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"},
+		})
+	}
+	srv := s.httpSrv
+	s.mu.Unlock()
+	if ready != nil {
+		close(ready)
+	}
+	s.log.Info("localkvs: serving", "endpoint", s.URL(), "region", s.cfg.Region)
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Addr returns the listener's address, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// hostPort is the host:port clients should use: the listener's address, with
+// an unspecified IP replaced by 127.0.0.1.
+func (s *Server) hostPort() string {
+	a := s.Addr()
+	if a == nil {
+		return ""
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip := ta.IP
+		if ip == nil || ip.IsUnspecified() {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+		return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+	}
+	return a.String()
+}
+
+// URL returns the control-plane and HTTPS data-plane base endpoint,
+// "http://127.0.0.1:PORT" or "https://..." with TLS: what aws-sdk-go-v2's
+// BaseEndpoint and AWS_ENDPOINT_URL take. "" before Serve.
+func (s *Server) URL() string {
+	hp := s.hostPort()
+	if hp == "" {
+		return ""
+	}
+	if s.tls != nil {
+		return "https://" + hp
+	}
+	return "http://" + hp
+}
+
+// WSSEndpoint returns the signaling WebSocket endpoint, "ws://127.0.0.1:PORT"
+// or "wss://..." with TLS, as GetSignalingChannelEndpoint returns it for WSS.
+func (s *Server) WSSEndpoint() string {
+	hp := s.hostPort()
+	if hp == "" {
+		return ""
+	}
+	if s.tls != nil {
+		return "wss://" + hp
+	}
+	return "ws://" + hp
+}
+
+// Region returns the server's region.
+func (s *Server) Region() string { return s.cfg.Region }
+
+// CACertPEM returns the PEM of the local CA, or nil without TLS.
+func (s *Server) CACertPEM() []byte {
+	if s.tls == nil {
+		return nil
+	}
+	return append([]byte(nil), s.tls.caPEM...)
+}
+
+// CertPool returns a pool holding the local CA, or nil without TLS. Use it
+// as the RootCAs of clients' tls.Config.
+func (s *Server) CertPool() *x509.CertPool {
+	if s.tls == nil {
+		return nil
+	}
+	p := x509.NewCertPool()
+	p.AddCert(s.tls.ca)
+	return p
+}
+
+// CreateChannel creates a SINGLE_MASTER signaling channel named name with
+// the default MessageTtlSeconds, as CreateSignalingChannel does, and returns
+// its ARN. Errors wrap ErrInvalidArgument, ErrResourceInUse or ErrLimitExceeded.
+func (s *Server) CreateChannel(ctx context.Context, name string) (arn string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if s.closed.Load() {
+		return "", ErrServerClosed
+	}
+	c, err := s.createChannel(name, "", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	return c.ARN, nil
+}
+
+// Shutdown stops the server gracefully: it stops accepting connections,
+// sends GO_AWAY to every WebSocket connection and closes them, waits for
+// in-flight HTTP requests and connection goroutines (until ctx is done, when
+// the rest are cut), and closes the channel store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closed.Store(true)
+		s.mu.Unlock()
+		s.forEachConn(func(c *wsConn) {
+			c.goAway()
+			c.close(closeGoingAway, "server shutting down")
+		})
+		s.mu.Lock()
+		srv := s.httpSrv
+		s.mu.Unlock()
+		var err error
+		if srv != nil {
+			err = srv.Shutdown(ctx)
+		}
+		done := make(chan struct{})
+		go func() { s.conns.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.forEachConn(func(c *wsConn) { c.closeNow() })
+			if err == nil {
+				err = ctx.Err()
+			}
+		}
+		if cerr := s.store.close(); err == nil {
+			err = cerr
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// Close stops the server at once: listeners and connections are closed
+// without GO_AWAY, and the channel store is closed.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closed.Store(true)
+		srv := s.httpSrv
+		s.mu.Unlock()
+		var err error
+		if srv != nil {
+			err = srv.Close()
+		}
+		s.forEachConn(func(c *wsConn) {
+			c.close(closeGoingAway, "server closed")
+			c.closeNow()
+		})
+		s.conns.Wait()
+		if cerr := s.store.close(); err == nil {
+			err = cerr
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+func (s *Server) forEachConn(fn func(c *wsConn)) {
+	s.rooms.Range(func(_, v any) bool {
+		for _, c := range v.(*room).connections() {
+			fn(c)
+		}
+		return true
+	})
+}
+
+// ServeHTTP serves the control plane (POST /createSignalingChannel, ...),
+// the data plane (POST /v1/get-ice-server-config,
+// /v1/send-alexa-offer-to-master) and the signaling WebSocket (GET with
+// the presigned query, any path).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closed.Load() {
+		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailableException", "the server is shutting down")
+		return
+	}
+	if r.Method == http.MethodGet {
+		s.serveWebSocket(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "InvalidArgumentException", "method "+r.Method+" is not allowed; use POST for API calls and GET for the signaling WebSocket")
+		return
+	}
+	s.serveAPI(w, r)
+}
