@@ -1,0 +1,213 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// A SampleWriter takes encoded samples to send. *webrtc.TrackLocalStaticSample
+// is one. WriteSample must not modify or keep s.Data past the call unless it
+// copies it: the same sample goes to every writer of a Broadcaster.
+type SampleWriter interface {
+	WriteSample(s media.Sample) error
+}
+
+// maxLag is how far behind its schedule a Broadcaster may fall (a stalled
+// machine, a slow writer) before it gives up catching up and starts its
+// schedule again from now, rather than send the backlog in a burst.
+const maxLag = 200 * time.Millisecond
+
+// A Broadcaster reads one Source in real time and writes each sample to
+// every attached SampleWriter: the media is read once however many viewers
+// there are. Writers can be added and removed from any goroutine while Run
+// is going.
+//
+// Pacing: the n-th sample is written when the durations of the samples
+// before it have passed since Run wrote the first, measured against that
+// one start time, so that errors do not add up over hours. The broadcaster
+// keeps time even with no writer attached, as a live camera would; a writer
+// added later joins the stream where it is then.
+//
+// A video writer added while Run is going gets its first sample at the next
+// key frame (see IsKeyframe), so that its first frame can be decoded; with
+// the embedded clip that is at most a second away.
+type Broadcaster struct {
+	src  Source
+	mime string
+	clk  clock
+
+	mu      sync.Mutex
+	writers []*writerState // replaced, never changed in place, so Run can range over a copy without the lock
+	onError func(w SampleWriter, err error)
+
+	running atomic.Bool
+}
+
+type writerState struct {
+	w       SampleWriter
+	started bool // has had a key frame; touched only by Run
+}
+
+// NewBroadcaster returns a Broadcaster over src, which must not be nil. It
+// does not read src until Run, and it never closes it.
+func NewBroadcaster(src Source) *Broadcaster {
+	return &Broadcaster{src: src, mime: src.Codec().MimeType, clk: realClock{}}
+}
+
+// Add attaches w, which gets every sample from the next (for video, from
+// the next key frame) until it is removed. Adding a writer that is already
+// attached does nothing. w must be comparable, as pointers are.
+//
+// pion drops, without an error, samples written to a
+// *webrtc.TrackLocalStaticSample whose connection has not bound it yet;
+// add such a track once its peer connection is connected, or its viewer
+// waits for the key frame after the one it missed.
+func (b *Broadcaster) Add(w SampleWriter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if slices.ContainsFunc(b.writers, func(s *writerState) bool { return s.w == w }) {
+		return
+	}
+	b.writers = append(slices.Clip(b.writers), &writerState{w: w})
+}
+
+// Remove detaches w and reports whether it was attached. A sample that Run
+// is writing at that moment may still reach w.
+func (b *Broadcaster) Remove(w SampleWriter) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.IndexFunc(b.writers, func(s *writerState) bool { return s.w == w })
+	if i < 0 {
+		return false
+	}
+	b.writers = slices.Delete(slices.Clone(b.writers), i, i+1)
+
+	return true
+}
+
+// Len is the number of writers attached.
+func (b *Broadcaster) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	return len(b.writers)
+}
+
+// OnWriteError sets a function to call when a writer's WriteSample fails.
+// The writer stays attached: a *webrtc.TrackLocalStaticSample, for one,
+// fails while a peer connection is closing. The function is called on
+// Run's goroutine and delays the next sample while it runs; nil (the
+// default) ignores write errors.
+func (b *Broadcaster) OnWriteError(f func(w SampleWriter, err error)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onError = f
+}
+
+// Run reads the source and writes its samples in real time until the
+// source ends (Run returns nil), ctx is done (ctx.Err()) or the source
+// fails (its error). A source with Options.Loop never ends. Run does not
+// return write errors; see OnWriteError. Only one Run may be in progress at
+// a time; another returns ErrRunning. Run may be called again after it
+// returns, and goes on from where the source is.
+func (b *Broadcaster) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer b.running.Store(false)
+
+	var (
+		start time.Time
+		at    time.Duration // media time of the next sample since start
+		first = true
+	)
+	for {
+		s, err := b.src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if first {
+			start, first = b.clk.Now(), false
+		} else if lag := b.clk.Now().Sub(start.Add(at)); lag > maxLag {
+			start = start.Add(lag)
+		}
+		if err := b.clk.SleepUntil(ctx, start.Add(at)); err != nil {
+			return err
+		}
+		b.write(s)
+		at += s.Duration
+	}
+}
+
+// write hands one sample to each writer.
+func (b *Broadcaster) write(s media.Sample) {
+	b.mu.Lock()
+	writers, onError := b.writers, b.onError
+	b.mu.Unlock()
+
+	key := false
+	keyKnown := false
+	for _, ws := range writers {
+		if !ws.started {
+			if !keyKnown {
+				key, keyKnown = IsKeyframe(b.mime, s.Data), true
+			}
+			if !key {
+				continue
+			}
+			ws.started = true
+		}
+		if err := ws.w.WriteSample(s); err != nil && onError != nil {
+			onError(ws.w, err)
+		}
+	}
+}
+
+// Stream writes src to each of writers in real time until src ends (it
+// returns nil), ctx is done (ctx.Err()) or src fails: a Broadcaster with a
+// fixed set of writers. Write errors are ignored; use a Broadcaster to see
+// them or to change the writers on the way.
+func Stream(ctx context.Context, src Source, writers ...SampleWriter) error {
+	b := NewBroadcaster(src)
+	for _, w := range writers {
+		b.Add(w)
+	}
+
+	return b.Run(ctx)
+}
+
+// clock is the time a Broadcaster paces itself by; tests replace it.
+type clock interface {
+	Now() time.Time
+	// SleepUntil returns at t, or with ctx.Err() when ctx is done first.
+	SleepUntil(ctx context.Context, t time.Time) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) SleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,346 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// fakeClock is a virtual clock: SleepUntil moves it to the deadline at
+// once and records the deadline. jump, if set, is called before each Now
+// and may move the clock forward, as a stalled machine would.
+type fakeClock struct {
+	mu        sync.Mutex
+	now       time.Time
+	deadlines []time.Time
+	jump      func(calls int) time.Duration
+	calls     int
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.jump != nil {
+		c.now = c.now.Add(c.jump(c.calls))
+	}
+
+	return c.now
+}
+
+func (c *fakeClock) SleepUntil(ctx context.Context, t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadlines = append(c.deadlines, t)
+	if t.After(c.now) {
+		c.now = t
+	}
+
+	return ctx.Err()
+}
+
+// recorder is a SampleWriter that keeps what it gets.
+type recorder struct {
+	mu      sync.Mutex
+	samples []media.Sample
+	onWrite func(n int)
+	err     error
+}
+
+func (r *recorder) WriteSample(s media.Sample) error {
+	r.mu.Lock()
+	r.samples = append(r.samples, s)
+	n := len(r.samples)
+	fn := r.onWrite
+	r.mu.Unlock()
+	if fn != nil {
+		fn(n)
+	}
+
+	return r.err
+}
+
+func (r *recorder) got() []media.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	return append([]media.Sample(nil), r.samples...)
+}
+
+// limited ends a source after n samples.
+type limited struct {
+	Source
+	n int
+}
+
+func (l *limited) Next(ctx context.Context) (media.Sample, error) {
+	if l.n <= 0 {
+		return media.Sample{}, errEndOfTest
+	}
+	l.n--
+
+	return l.Source.Next(ctx)
+}
+
+var errEndOfTest = errors.New("end of test source")
+
+func TestBroadcasterPacing(t *testing.T) {
+	want := readAll(t, DefaultVideo(Options{}))
+	clk := newFakeClock()
+	start := clk.now
+	b := NewBroadcaster(DefaultVideo(Options{}))
+	b.clk = clk
+	writers := []*recorder{{}, {}, {}}
+	for _, w := range writers {
+		b.Add(w)
+	}
+	b.Add(writers[0]) // twice: no effect
+	if b.Len() != 3 {
+		t.Fatalf("Len() = %d, want 3", b.Len())
+	}
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatalf("Run = %v, want nil at the end of the clip", err)
+	}
+
+	// Sample n is due when the durations of the samples before it have
+	// passed since the first one.
+	if len(clk.deadlines) != len(want) {
+		t.Fatalf("%d waits, want %d", len(clk.deadlines), len(want))
+	}
+	var at time.Duration
+	for i, d := range clk.deadlines {
+		if got := d.Sub(start); got != at {
+			t.Fatalf("sample %d due at %v, want %v", i, got, at)
+		}
+		at += want[i].Duration
+	}
+	if got := clk.now.Sub(start); got != 5*time.Second-want[len(want)-1].Duration {
+		t.Errorf("the last sample went out %v after the first", got)
+	}
+	for i, w := range writers {
+		got := w.got()
+		if len(got) != len(want) {
+			t.Fatalf("writer %d got %d samples, want %d", i, len(got), len(want))
+		}
+		for j := range got {
+			if !bytes.Equal(got[j].Data, want[j].Data) || got[j].Duration != want[j].Duration {
+				t.Fatalf("writer %d, sample %d differs from the clip", i, j)
+			}
+		}
+	}
+}
+
+// TestBroadcasterLag checks that after a stall the schedule starts again
+// from now instead of sending the backlog at once.
+func TestBroadcasterLag(t *testing.T) {
+	clk := newFakeClock()
+	// The 21st call to Now (the 21st sample) comes 3 s late.
+	clk.jump = func(calls int) time.Duration {
+		if calls == 21 {
+			return 3 * time.Second
+		}
+
+		return 0
+	}
+	b := NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 40})
+	b.clk = clk
+	b.Add(&recorder{})
+	if err := b.Run(context.Background()); !errors.Is(err, errEndOfTest) {
+		t.Fatalf("Run = %v, want the source's error", err)
+	}
+	for i := 1; i < len(clk.deadlines); i++ {
+		gap := clk.deadlines[i].Sub(clk.deadlines[i-1])
+		want := 20 * time.Millisecond
+		if i == 20 {
+			// The clock stood at sample 19 + 3 s: sample 20 goes out
+			// then, and the pace goes on from it.
+			want = 3 * time.Second
+		}
+		if gap != want {
+			t.Errorf("gap before sample %d is %v, want %v", i, gap, want)
+		}
+	}
+	// A lag under maxLag is caught up, not skipped.
+	clk = newFakeClock()
+	clk.jump = func(calls int) time.Duration {
+		if calls == 5 {
+			return maxLag / 2
+		}
+
+		return 0
+	}
+	b = NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 10})
+	b.clk = clk
+	_ = b.Run(context.Background())
+	if got := clk.deadlines[9].Sub(clk.deadlines[0]); got != 9*20*time.Millisecond {
+		t.Errorf("after a small lag the 10th sample is due %v after the first, want 180ms", got)
+	}
+}
+
+// TestBroadcasterJoinAtKeyframe adds a writer in the middle of a group of
+// pictures: it must start at the next key frame.
+func TestBroadcasterJoinAtKeyframe(t *testing.T) {
+	b := NewBroadcaster(DefaultVideo(Options{}))
+	b.clk = newFakeClock()
+	late := &recorder{}
+	early := &recorder{onWrite: func(n int) {
+		if n == 10 {
+			b.Add(late)
+		}
+	}}
+	b.Add(early)
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e, l := early.got(), late.got()
+	if len(e) != DefaultVideoFrames {
+		t.Fatalf("early writer got %d samples, want %d", len(e), DefaultVideoFrames)
+	}
+	// Key frames are every 30 frames: the late writer starts at frame 30.
+	if len(l) != DefaultVideoFrames-30 {
+		t.Fatalf("late writer got %d samples, want %d", len(l), DefaultVideoFrames-30)
+	}
+	if !IsKeyframe(b.mime, l[0].Data) || !bytes.Equal(l[0].Data, e[30].Data) {
+		t.Error("late writer did not start at the key frame of frame 30")
+	}
+
+	// Audio has no key frames to wait for.
+	b = NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 20})
+	b.clk = newFakeClock()
+	late = &recorder{}
+	b.Add(&recorder{onWrite: func(n int) {
+		if n == 5 {
+			b.Add(late)
+		}
+	}})
+	_ = b.Run(context.Background())
+	if got := len(late.got()); got != 15 {
+		t.Errorf("late audio writer got %d samples, want 15", got)
+	}
+}
+
+// TestBroadcasterConcurrentWriters adds and removes writers from many
+// goroutines while Run goes (run with -race).
+func TestBroadcasterConcurrentWriters(t *testing.T) {
+	b := NewBroadcaster(DefaultVideo(Options{Loop: true}))
+	b.clk = newFakeClock() // no waiting: as fast as it goes
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range 10 {
+		wg.Go(func() {
+			for range 20 {
+				w := &recorder{}
+				b.Add(w)
+				for len(w.got()) < 3 {
+					time.Sleep(time.Millisecond)
+				}
+				if !b.Remove(w) {
+					bad.Add(1)
+				}
+				n := len(w.got())
+				time.Sleep(5 * time.Millisecond)
+				// At most the sample in flight at Remove may still land.
+				if len(w.got()) > n+1 {
+					bad.Add(1)
+				}
+				if got := w.got(); !IsKeyframe(b.mime, got[0].Data) {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Errorf("%d writers saw samples after Remove, or did not start at a key frame", bad.Load())
+	}
+	if b.Len() != 0 {
+		t.Errorf("Len() = %d after every writer was removed", b.Len())
+	}
+	if b.Remove(&recorder{}) {
+		t.Error("Remove of a writer never added reported true")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+}
+
+func TestBroadcasterRunOnce(t *testing.T) {
+	b := NewBroadcaster(DefaultAudio(Options{Loop: true}))
+	started := make(chan struct{})
+	var once sync.Once
+	b.Add(&recorder{onWrite: func(int) { once.Do(func() { close(started) }) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-started
+	if err := b.Run(ctx); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+}
+
+func TestBroadcasterWriteErrors(t *testing.T) {
+	b := NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 5})
+	b.clk = newFakeClock()
+	failing := &recorder{err: errors.New("peer gone")}
+	fine := &recorder{}
+	b.Add(failing)
+	b.Add(fine)
+	var errs []error
+	b.OnWriteError(func(w SampleWriter, err error) {
+		if w != failing {
+			t.Errorf("error reported for the wrong writer")
+		}
+		errs = append(errs, err)
+	})
+	if err := b.Run(context.Background()); !errors.Is(err, errEndOfTest) {
+		t.Fatalf("Run = %v, want the source's error", err)
+	}
+	if len(errs) != 5 || len(failing.got()) != 5 || len(fine.got()) != 5 {
+		t.Errorf("%d errors, failing writer got %d, fine writer got %d; want 5 each",
+			len(errs), len(failing.got()), len(fine.got()))
+	}
+}
+
+// TestStreamRealTime paces with the real clock. Only a lower bound is
+// checked: a paced stream can be late on a busy machine but never early.
+func TestStreamRealTime(t *testing.T) {
+	const n = 10
+	var w recorder
+	start := time.Now()
+	err := Stream(context.Background(), &limited{Source: DefaultAudio(Options{}), n: n}, &w)
+	elapsed := time.Since(start)
+	if !errors.Is(err, errEndOfTest) {
+		t.Fatalf("Stream = %v", err)
+	}
+	if len(w.got()) != n {
+		t.Fatalf("got %d samples, want %d", len(w.got()), n)
+	}
+	// n samples span (n-1) durations from the first to the last.
+	if min := (n - 1) * 20 * time.Millisecond; elapsed < min {
+		t.Errorf("%d samples of 20 ms went out in %v, faster than %v", n, elapsed, min)
+	}
+
+	// Cancelling stops a stream that waits for its next sample.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := Stream(ctx, DefaultVideo(Options{Loop: true}), &w); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Stream = %v, want context.DeadlineExceeded", err)
+	}
+}
