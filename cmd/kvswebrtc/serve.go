@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -69,23 +68,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "kvswebrtc serve: --access-key-id and --secret-access-key go together")
 		return 2
 	}
-	var lv slog.Level
-	switch *level {
-	case "debug":
-		lv = slog.LevelDebug
-	case "info":
-		lv = slog.LevelInfo
-	case "warn":
-		lv = slog.LevelWarn
-	default:
-		fmt.Fprintf(stderr, "kvswebrtc serve: --log-level %q is not debug, info or warn\n", *level)
+	logger, err := newLogger(*level, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "kvswebrtc serve: %v\n", err)
 		return 2
 	}
 	cfg := localkvs.Config{
 		Region:  *region,
 		DataDir: *data,
 		TLS:     *useTLS,
-		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv})),
+		Logger:  logger,
 		Limits: localkvs.Limits{
 			IdleTimeout:           *idle,
 			MaxConnectionDuration: *maxDur,
