@@ -126,6 +126,7 @@ func (s *Server) apiHandlers() map[string]apiHandler {
 		"/listtagsforresource":           s.apiListTags,
 		"/v1/get-ice-server-config":      s.apiIceConfig,
 		"/v1/send-alexa-offer-to-master": s.apiAlexaOffer,
+		"/_admin/reconnect-ice-server":   s.apiReconnectICE,
 	}
 }
 

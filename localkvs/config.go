@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -35,6 +37,11 @@ const (
 	// DefaultMessageTTLSeconds is the MessageTtlSeconds of a channel created
 	// without one.
 	DefaultMessageTTLSeconds = 60
+	// DefaultTURNTTL is the lifetime of TURN credentials (the Ttl of
+	// GetIceServerConfig), fixed at 300 s by the real service.
+	DefaultTURNTTL = 300 * time.Second
+	// DefaultTURNAllocations is the number of TURN allocations per channel.
+	DefaultTURNAllocations = 50
 )
 
 // Errors returned by [New] and the Server's methods.
@@ -74,9 +81,39 @@ type Config struct {
 	TLS bool
 	// Limits are the service limits; zero fields take the real service's values.
 	Limits Limits
+	// TURN configures the embedded TURN/STUN server that GetIceServerConfig
+	// hands out. The zero value runs it on the service's IP with a free port.
+	TURN TURNConfig
 	// Logger receives the server's logs; nil means silence. At debug level it
 	// logs each connection and each routed message, never a secret.
 	Logger *slog.Logger
+}
+
+// TURNConfig configures the embedded TURN/STUN server (pion/turn). The zero
+// value serves TURN over UDP and TCP on one free port of the service's IP,
+// with 300 s credentials and 50 allocations per channel, as the real service.
+type TURNConfig struct {
+	// Disabled turns the TURN server off: GetIceServerConfig then answers
+	// an empty IceServerList.
+	Disabled bool
+	// Addr is the "ip:port" the TURN server listens on, over UDP and (unless
+	// DisableTCP) TCP. "" means the IP of the service's listener (127.0.0.1
+	// when that is unspecified) and one free port, the same number for UDP
+	// and TCP when it is free for both.
+	Addr string
+	// TTL is how long the credentials GetIceServerConfig returns are valid
+	// for a new allocation, and the Ttl it answers (whole seconds, at least
+	// 1 s). Zero means 300 s, the real service's fixed value.
+	TTL time.Duration
+	// RelayAddress is the IP relayed addresses are allocated on and
+	// announced with. "" means the IP of Addr (127.0.0.1 when unspecified).
+	RelayAddress string
+	// MaxAllocations is the number of concurrent allocations per channel
+	// (all its credentials together); 0 means 50, the real service's limit,
+	// and a negative value means no limit.
+	MaxAllocations int
+	// DisableTCP serves TURN over UDP only (no ?transport=tcp URI).
+	DisableTCP bool
 }
 
 // Limits are the service limits of PROTOCOL.md section 5. A zero field takes
@@ -163,10 +200,45 @@ func (cfg *Config) validate() error {
 	case l.MaxPayload < 0:
 		return fmt.Errorf("%w: Limits.MaxPayload %d must be >= 0", ErrInvalidConfig, l.MaxPayload)
 	}
+	if err := cfg.TURN.validate(); err != nil {
+		return err
+	}
 	d := l.withDefaults()
 	if d.GoAwayLead >= d.MaxConnectionDuration {
 		return fmt.Errorf("%w: Limits.GoAwayLead %s must be shorter than Limits.MaxConnectionDuration %s (set both)",
 			ErrInvalidConfig, d.GoAwayLead, d.MaxConnectionDuration)
+	}
+	return nil
+}
+
+// validate checks the TURN fields and names the one that breaks a rule.
+func (t *TURNConfig) validate() error {
+	if t.Disabled {
+		return nil
+	}
+	switch {
+	case t.TTL < 0:
+		return fmt.Errorf("%w: TURN.TTL %s must be >= 0 (0 means 300s)", ErrInvalidConfig, t.TTL)
+	case t.TTL > 0 && t.TTL < time.Second:
+		return fmt.Errorf("%w: TURN.TTL %s must be at least 1s (it is answered in whole seconds)", ErrInvalidConfig, t.TTL)
+	}
+	if t.Addr != "" {
+		host, port, err := net.SplitHostPort(t.Addr)
+		if err != nil {
+			return fmt.Errorf("%w: TURN.Addr %q is not ip:port: %v", ErrInvalidConfig, t.Addr, err)
+		}
+		if net.ParseIP(host) == nil {
+			return fmt.Errorf("%w: TURN.Addr %q must name an IP address, not a host name", ErrInvalidConfig, t.Addr)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("%w: TURN.Addr %q has an invalid port", ErrInvalidConfig, t.Addr)
+		}
+	}
+	if t.RelayAddress != "" {
+		ip := net.ParseIP(t.RelayAddress)
+		if ip == nil || ip.IsUnspecified() {
+			return fmt.Errorf("%w: TURN.RelayAddress %q must be a specified IP address", ErrInvalidConfig, t.RelayAddress)
+		}
 	}
 	return nil
 }

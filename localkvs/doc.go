@@ -11,6 +11,9 @@
 //     exactly as aws-sdk-go-v2's kinesisvideo client speaks it;
 //   - the HTTPS data plane: POST /v1/get-ice-server-config and
 //     POST /v1/send-alexa-offer-to-master;
+//   - an admin call, POST /_admin/reconnect-ice-server {"ChannelARN": ...}
+//     (SigV4-signed like the rest), that sends RECONNECT_ICE_SERVER to the
+//     channel's connections, as [Server.ReconnectICEServer] does;
 //   - the signaling WebSocket: GET with a SigV4-presigned query
 //     (X-Amz-ChannelARN, and X-Amz-ClientId for a viewer), relaying SDP
 //     offers, answers and ICE candidates between the master and its viewers.
@@ -50,8 +53,41 @@
 // frames fast enough (its send queue of 256 frames fills) is disconnected
 // rather than allowed to stall the channel.
 //
+// # TURN and STUN
+//
+// Beside the HTTP port, the server runs an embedded TURN server (pion/turn)
+// on the same IP, on one UDP port and, with the same port number when it is
+// free, one TCP port ([TURNConfig]). It also answers STUN binding requests,
+// so it doubles as the STUN server: a client that lists no stun: URL can use
+// stun:IP:PORT of the TURN UDP URI. GetIceServerConfig returns it as one
+// ICE server, in the shape of the real service:
+//
+//	{"IceServerList":[{"Uris":["turn:127.0.0.1:PORT?transport=udp","turn:127.0.0.1:PORT?transport=tcp"],
+//	  "Username":"<expiry unix seconds>:<channel key>","Password":"...","Ttl":300}]}
+//
+// (the real service lists two servers with turn:/turns: URIs on port 443;
+// there is no TURN over TLS here, so no turns: URI). The credentials follow
+// the TURN REST-API scheme: the channel key is a hash of the channel ARN,
+// the password an HMAC-SHA1 of the username under a secret drawn at random
+// when the server starts: they are per channel, do not outlive the process,
+// and are checked without keeping any per-credential state. An Allocate with
+// credentials past their expiry (TURNConfig.TTL, 300 s by default, also
+// the Ttl answered) or with a wrong password is refused (401); an
+// allocation made in time is refreshed for as long as its client keeps it,
+// as with the real service. Each channel may hold TURNConfig.MaxAllocations
+// allocations (50) at once; the next Allocate is refused with 486
+// (Allocation Quota Reached). The real service's 5 Mbps per-allocation
+// bandwidth cap is not enforced. Relayed addresses are on the same IP
+// (TURNConfig.RelayAddress changes it).
+//
+// [Server.ReconnectICEServer] (or the admin call) sends RECONNECT_ICE_SERVER
+// to every connection of a channel, so that clients' handling of it (fetch
+// the ICE configuration again, restart ICE) can be tested; credentials
+// already issued stay valid until they expire.
+//
 // Deleting a channel closes its connections. [Server.Shutdown] sends GO_AWAY
-// to every connection, then closes them.
+// to every connection, then closes them; it and [Server.Close] also stop the
+// TURN server, ending its allocations.
 //
 // Channels and tags persist in a bbolt file in Config.DataDir; with an empty
 // DataDir they live in memory only.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,4 +72,57 @@ func Example() {
 	json.Unmarshal(b, &m)
 	fmt.Println(m.MessageType, "from", m.SenderClientID)
 	// Output: SDP_OFFER from viewer-1
+}
+
+// The embedded TURN/STUN server listens on the service's IP; its URIs are
+// what GetIceServerConfig lists, with per-channel credentials.
+func ExampleServer_TURNURLs() {
+	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	port := regexp.MustCompile(`:\d+\?`)
+	for _, u := range srv.TURNURLs() {
+		fmt.Println(port.ReplaceAllString(u, ":PORT?"))
+	}
+	// Output:
+	// turn:127.0.0.1:PORT?transport=udp
+	// turn:127.0.0.1:PORT?transport=tcp
+}
+
+// RECONNECT_ICE_SERVER can be sent to a channel's clients at will, to test
+// how they handle it.
+func ExampleServer_ReconnectICEServer() {
+	ctx := context.Background()
+	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	arn, err := srv.CreateChannel(ctx, "porch")
+	if err != nil {
+		log.Fatal(err)
+	}
+	creds := credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")
+	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureWebSocket())
+	u, err := signer.PresignURL(ctx, srv.WSSEndpoint(), map[string]string{sigv4.ParamChannelARN: arn}, time.Now())
+	if err != nil {
+		log.Fatal(err)
+	}
+	master, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer master.CloseNow()
+
+	if err := srv.ReconnectICEServer(ctx, arn); err != nil {
+		log.Fatal(err)
+	}
+	_, b, err := master.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	// Output: {"messageType":"RECONNECT_ICE_SERVER"}
 }

@@ -4,3 +4,9 @@ import "time"
 
 // SetAlexaTimeout shortens how long send-alexa-offer-to-master waits, for tests.
 func SetAlexaTimeout(s *Server, d time.Duration) { s.alexaTimeout = d }
+
+// TURNCredentials returns TURN credentials for arn expiring at expires, as
+// GetIceServerConfig would issue them, so tests can craft expired ones.
+func TURNCredentials(s *Server, arn string, expires time.Time) (username, password string) {
+	return s.turn.Load().credentials(arn, expires)
+}

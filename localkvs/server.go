@@ -37,10 +37,12 @@ type Server struct {
 
 	alexaTimeout time.Duration
 
-	// iceServers returns the ICE servers for GetIceServerConfig. The
-	// default returns none (clients add STUN themselves); the embedded TURN
-	// server will fill it.
+	// iceServers returns the ICE servers for GetIceServerConfig: the
+	// embedded TURN server, or none when it is off.
 	iceServers func(ctx context.Context, req iceRequest) ([]iceServer, error)
+
+	turnMu sync.Mutex // serializes starting and stopping the TURN server
+	turn   atomic.Pointer[turnServer]
 
 	mu       sync.Mutex
 	httpSrv  *http.Server
@@ -94,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handlers = s.apiHandlers()
 	s.alexaTimeout = defaultAlexaTimeout
-	s.iceServers = func(context.Context, iceRequest) ([]iceServer, error) { return []iceServer{}, nil }
+	s.iceServers = s.turnICEServers
 	if cfg.TLS {
 		m, err := loadOrCreateTLS(cfg.DataDir)
 		if err != nil {
@@ -122,6 +124,11 @@ func Start(cfg Config, addr string) (*Server, error) {
 		s.store.close()
 		return nil, fmt.Errorf("localkvs: listen on %q: %w", addr, err)
 	}
+	if err := s.startTURN(l.Addr()); err != nil {
+		l.Close()
+		s.store.close()
+		return nil, err
+	}
 	ready := make(chan struct{})
 	go func() {
 		err := s.serve(l, ready)
@@ -133,7 +140,8 @@ func Start(cfg Config, addr string) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on l (wrapping it in TLS when Config.TLS is
+// Serve starts the embedded TURN server (unless Config.TURN.Disabled) on the
+// IP of l, accepts connections on l (wrapping it in TLS when Config.TLS is
 // set) and blocks until the server is shut down, returning ErrServerClosed
 // then, like http.Server.Serve. The endpoints the server hands out are
 // derived from l.Addr(). Serve may be called once.
@@ -142,6 +150,13 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) serve(l net.Listener, ready chan struct{}) error {
+	if err := s.startTURN(l.Addr()); err != nil {
+		l.Close()
+		if ready != nil {
+			close(ready)
+		}
+		return err
+	}
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -278,7 +293,8 @@ func (s *Server) CreateChannel(ctx context.Context, name string) (arn string, er
 // Shutdown stops the server gracefully: it stops accepting connections,
 // sends GO_AWAY to every WebSocket connection and closes them, waits for
 // in-flight HTTP requests and connection goroutines (until ctx is done, when
-// the rest are cut), and closes the channel store.
+// the rest are cut), stops the TURN server (ending its allocations) and
+// closes the channel store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -305,6 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				err = ctx.Err()
 			}
 		}
+		s.closeTURN()
 		if cerr := s.store.close(); err == nil {
 			err = cerr
 		}
@@ -314,7 +331,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close stops the server at once: listeners and connections are closed
-// without GO_AWAY, and the channel store is closed.
+// without GO_AWAY, the TURN server is stopped and the channel store is closed.
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -330,6 +347,7 @@ func (s *Server) Close() error {
 			c.closeNow()
 		})
 		s.conns.Wait()
+		s.closeTURN()
 		if cerr := s.store.close(); err == nil {
 			err = cerr
 		}

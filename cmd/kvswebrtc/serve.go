@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
@@ -56,6 +57,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	idle := fs.Duration("idle-timeout", 0, "close connections idle this long (default 10m)")
 	maxDur := fs.Duration("max-duration", 0, "maximum connection duration (default 1h)")
 	lead := fs.Duration("go-away-lead", 0, "send GO_AWAY this long before the maximum duration (default 1m)")
+	noTURN := fs.Bool("no-turn", false, "run no TURN/STUN server (GetIceServerConfig answers an empty list)")
+	turnTTL := fs.Duration("turn-ttl", localkvs.DefaultTURNTTL, "lifetime of the TURN credentials GetIceServerConfig hands out (its Ttl)")
+	turnAddr := fs.String("turn-addr", "", "TURN/STUN ip:port, UDP and TCP (default the --addr IP and a free port)")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -83,6 +87,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			MaxConnectionDuration: *maxDur,
 			GoAwayLead:            *lead,
 		},
+		TURN: localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr},
 	}
 	keyID, devPair := localkvs.DevAccessKeyID, true
 	if *akid != "" {
@@ -101,6 +106,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintln(stdout, "kvswebrtc local KVS signaling service")
 	fmt.Fprintf(stdout, "  endpoint:      %s\n", srv.URL())
 	fmt.Fprintf(stdout, "  signaling:     %s\n", srv.WSSEndpoint())
+	if urls := srv.TURNURLs(); urls != nil {
+		fmt.Fprintf(stdout, "  turn/stun:     %s (credentials valid %s)\n", strings.Join(urls, " "), *turnTTL)
+	} else {
+		fmt.Fprintln(stdout, "  turn/stun:     off")
+	}
 	fmt.Fprintf(stdout, "  region:        %s\n", srv.Region())
 	if *data != "" {
 		fmt.Fprintf(stdout, "  data:          %s\n", *data)
