@@ -1,0 +1,128 @@
+package peer_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/media"
+	"github.com/kvswebrtc/kvswebrtc/peer"
+)
+
+// wait bounds every wait for an event; generous for -race on a loaded
+// 2-core machine.
+const wait = 30 * time.Second
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startService starts the real local service on 127.0.0.1. The connect and
+// GetIceServerConfig rates are lifted so that tests may start 11 viewers
+// at once; everything else is the real service's limits.
+func startService(t *testing.T) *localkvs.Server {
+	t.Helper()
+	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, IceConfigPerSecond: -1}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("localkvs.Start: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func awsConfig(srv *localkvs.Server) aws.Config {
+	return aws.Config{
+		Region:       srv.Region(),
+		BaseEndpoint: aws.String(srv.URL()),
+		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
+	}
+}
+
+// loopback keeps the peers on 127.0.0.1 (UDP over IPv4).
+func loopback() peer.Settings {
+	return peer.Settings{
+		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4},
+		IPFilter:     func(ip net.IP) bool { return ip.IsLoopback() },
+	}
+}
+
+// startMaster starts a master on the channel streaming the embedded clips.
+func startMaster(t *testing.T, srv *localkvs.Server, ch string, mod func(*peer.MasterConfig)) *peer.Master {
+	t.Helper()
+	cfg := peer.MasterConfig{
+		ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: ch, CreateIfMissing: true},
+		Video:         media.DefaultVideo(media.Options{Loop: true}),
+		Audio:         media.DefaultAudio(media.Options{Loop: true}),
+		Settings:      loopback(),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := peer.NewMaster(ctxT(t), cfg)
+	if err != nil {
+		t.Fatalf("NewMaster: %v", err)
+	}
+	if err := m.Start(ctxT(t)); err != nil {
+		t.Fatalf("Master.Start: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// newViewer makes (not starts) a viewer on the channel.
+func newViewer(t *testing.T, srv *localkvs.Server, ch, id string, mod func(*peer.ViewerConfig)) *peer.Viewer {
+	t.Helper()
+	cfg := peer.ViewerConfig{
+		ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: ch},
+		ClientID:      id,
+		Settings:      loopback(),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	v, err := peer.NewViewer(ctxT(t), cfg)
+	if err != nil {
+		t.Fatalf("NewViewer(%s): %v", id, err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+func startViewer(t *testing.T, srv *localkvs.Server, ch, id string, mod func(*peer.ViewerConfig)) *peer.Viewer {
+	t.Helper()
+	v := newViewer(t, srv, ch, id, mod)
+	if err := v.Start(ctxT(t)); err != nil {
+		t.Fatalf("Viewer(%s).Start: %v", id, err)
+	}
+	return v
+}
+
+func firstFrame(t *testing.T, v *peer.Viewer) time.Duration {
+	t.Helper()
+	d, err := v.WaitFirstFrame(ctxT(t))
+	if err != nil {
+		t.Fatalf("viewer %s: no first frame: %v\n%s", v.ClientID(), err, v.Stats())
+	}
+	return d
+}
+
+// waitFor polls cond (every 20 ms) until it holds or the wait ends.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

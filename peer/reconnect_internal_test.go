@@ -1,0 +1,180 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/media"
+	"github.com/kvswebrtc/kvswebrtc/signaling"
+)
+
+func setup(t *testing.T, viewerSignaling func(*signaling.Config)) (*Master, *Viewer, chan error) {
+	t.Helper()
+	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	awsCfg := aws.Config{Region: srv.Region(), BaseEndpoint: aws.String(srv.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")}
+	settings := Settings{NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
+	m, err := NewMaster(ctx, MasterConfig{
+		ChannelConfig: ChannelConfig{AWS: awsCfg, Channel: "re", CreateIfMissing: true},
+		Video:         media.DefaultVideo(media.Options{Loop: true}),
+		Settings:      settings,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	left := make(chan error, 10)
+	m.OnViewerLeft(func(_ string, reason error) { left <- reason })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewViewer(ctx, ViewerConfig{
+		ChannelConfig: ChannelConfig{AWS: awsCfg, Channel: "re", Signaling: viewerSignaling},
+		ClientID:      "re-viewer", NoAudio: true, Settings: settings,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.WaitFirstFrame(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, v, left
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReofferOnReconnectICEServer runs what the viewer does on
+// RECONNECT_ICE_SERVER (the local service cannot send one): fetch the ICE
+// servers, a new peer connection, a new offer. The master replaces the
+// session and media flows again.
+func TestReofferOnReconnectICEServer(t *testing.T) {
+	m, v, left := setup(t, nil)
+	before := v.Stats()
+	v.renegotiate(true)
+	select {
+	case reason := <-left:
+		if !errors.Is(reason, ErrSessionReplaced) {
+			t.Errorf("old session left with %v, want ErrSessionReplaced", reason)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the master did not replace the session")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := v.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "frames on the new session", func() bool {
+		return v.Stats().Keyframes > before.Keyframes && v.Stats().Frames >= before.Frames+10
+	})
+	if st := v.Stats(); st.Reoffers != 1 || st.PacketsReceived == 0 {
+		t.Errorf("stats after re-offer: %s", st)
+	}
+	if len(m.Viewers()) != 1 {
+		t.Errorf("master sessions %v", m.Viewers())
+	}
+}
+
+// proxy forwards TCP connections to target and can cut them all (the
+// fault: a signaling connection dropped by the network).
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestSignalingDropKeepsSession: the viewer's signaling connection drops
+// and comes back; the peer connection stayed connected, so the viewer does
+// not offer again and media keeps flowing.
+func TestSignalingDropKeepsSession(t *testing.T) {
+	var p *proxy
+	_, v, left := setup(t, func(c *signaling.Config) {
+		host := strings.TrimPrefix(c.ChannelEndpoint, "ws://")
+		p = newProxy(t, host)
+		c.ChannelEndpoint = "ws://" + p.l.Addr().String()
+		c.ReconnectBaseDelay = 10 * time.Millisecond
+	})
+	p.cut()
+	waitUntil(t, "the signaling reconnect", func() bool { return v.Stats().SignalingReconnects >= 1 })
+	if v.Signaling().State() != signaling.StateOpen {
+		t.Errorf("signaling state %s", v.Signaling().State())
+	}
+	start := v.Stats().Frames
+	waitUntil(t, "frames after the reconnect", func() bool { return v.Stats().Frames >= start+10 })
+	if st := v.Stats(); st.Reoffers != 0 {
+		t.Errorf("re-offers %d, want 0: the session was connected", st.Reoffers)
+	}
+	select {
+	case reason := <-left:
+		t.Errorf("the master ended the session: %v", reason)
+	default:
+	}
+}
