@@ -26,18 +26,25 @@ const (
 	// the value the official SDKs use.
 	Expires = 299
 
-	// Query parameter names added by presigning.
-	ParamAlgorithm     = "X-Amz-Algorithm"
-	ParamCredential    = "X-Amz-Credential"
-	ParamDate          = "X-Amz-Date"
-	ParamExpires       = "X-Amz-Expires"
+	// ParamAlgorithm is the query parameter naming the signing algorithm.
+	ParamAlgorithm = "X-Amz-Algorithm"
+	// ParamCredential is the query parameter holding <key id>/<scope>.
+	ParamCredential = "X-Amz-Credential"
+	// ParamDate is the query parameter holding the signing time (yyyymmddThhmmssZ).
+	ParamDate = "X-Amz-Date"
+	// ParamExpires is the query parameter holding the URL's lifetime in seconds.
+	ParamExpires = "X-Amz-Expires"
+	// ParamSignedHeaders is the query parameter listing the signed headers ("host").
 	ParamSignedHeaders = "X-Amz-SignedHeaders"
+	// ParamSecurityToken is the query parameter holding the session token, when there is one.
 	ParamSecurityToken = "X-Amz-Security-Token"
-	ParamSignature     = "X-Amz-Signature"
+	// ParamSignature is the query parameter holding the hex signature.
+	ParamSignature = "X-Amz-Signature"
 
-	// Query parameter names KVS signaling reads.
+	// ParamChannelARN is the KVS signaling parameter naming the channel.
 	ParamChannelARN = "X-Amz-ChannelARN"
-	ParamClientID   = "X-Amz-ClientId"
+	// ParamClientID is the KVS signaling parameter naming a viewer's client id.
+	ParamClientID = "X-Amz-ClientId"
 
 	timeFormat = "20060102T150405Z"
 	dateFormat = "20060102"

@@ -1,5 +1,3 @@
-// Package wire holds the JSON frames of the KVS signaling WebSocket
-// (PROTOCOL.md section 4), shared by the client and the local service.
 package wire
 
 import (
