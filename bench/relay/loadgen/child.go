@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// child is a server started by the generator: `kvswebrtc serve` or the bare
+// relay, built with `go build` and run directly so that its pid is the
+// server's (with `go run` the server would be a grandchild).
+type child struct {
+	cmd  *exec.Cmd
+	dir  string
+	url  string // control-plane URL (serve) or ws:// URL (bare)
+	done chan error
+}
+
+// moduleRoot returns the directory of the go.mod that holds this module.
+func moduleRoot(hint string) (string, error) {
+	if hint != "" {
+		return hint, nil
+	}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (run from the repository, or pass -repo)", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the kvswebrtc module: run from the repository, or pass -repo")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startChild builds and starts the server; logs get its stderr.
+func startChild(ctx context.Context, repo string, bare bool, logs io.Writer) (*child, error) {
+	root, err := moduleRoot(repo)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kvs-loadgen-")
+	if err != nil {
+		return nil, err
+	}
+	c := &child{dir: dir, done: make(chan error, 1)}
+	pkg, name := "./cmd/kvswebrtc", "kvswebrtc"
+	if bare {
+		pkg, name = "./bench/relay/echo", "echo"
+	}
+	bin := filepath.Join(dir, name)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	var args []string
+	if bare {
+		args = []string{"-addr", "127.0.0.1:0"}
+	} else {
+		addr, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = []string{"serve", "-addr", addr, "-data=", "-log-level", "warn"}
+	}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Stderr = logs
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := c.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if u, ok := strings.CutPrefix(line, "endpoint:"); ok && !bare {
+				ready <- strings.TrimSpace(u)
+			} else if u, ok := strings.CutPrefix(line, "listening on "); ok && bare {
+				ready <- u
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { c.done <- c.cmd.Wait() }()
+	select {
+	case c.url = <-ready:
+		return c, nil
+	case err := <-c.done:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("%s exited before it was ready: %v", name, err)
+	case <-time.After(30 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("%s printed no endpoint within 30 s", name)
+	}
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM, waits up to 15 s, then kills.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	os.RemoveAll(c.dir)
+}
