@@ -25,8 +25,13 @@ const (
 	sendQueue = 256
 	// maxPending is how many undelivered messages one recipient may have waiting.
 	maxPending = 100
-	// writeTimeout bounds one frame write to a client.
+	// writeTimeout bounds one frame write to a client by its writer goroutine.
 	writeTimeout = 10 * time.Second
+	// inlineWriteTimeout bounds a frame written from the sender's goroutine
+	// (see wsConn.writeInline). Such a write only blocks when the client's
+	// socket buffer is full, that is when the client does not read: it is
+	// then disconnected, as a full send queue would.
+	inlineWriteTimeout = time.Second
 	// drainTimeout bounds writing the queued frames (e.g. GO_AWAY) before a close.
 	drainTimeout = 2 * time.Second
 	// defaultAlexaTimeout is how long send-alexa-offer-to-master waits for the answer.
@@ -366,6 +371,9 @@ type wsConn struct {
 	seq    uint64 // admission order in the room
 
 	out        chan []byte
+	pending    atomic.Int32 // frames queued in out or being written by the writer
+	wmu        sync.Mutex   // held while a frame is written
+	live       atomic.Bool  // the writer runs: inline writes are allowed
 	closing    chan struct{}
 	closeOnce  sync.Once
 	closeCode  websocket.StatusCode
@@ -385,22 +393,68 @@ func (c *wsConn) role() string {
 	return "VIEWER"
 }
 
-// send queues a frame without blocking. A full queue means the client does
-// not read: it is disconnected (it will reconnect) rather than stall others.
+// send delivers a frame without waiting on the client. When nothing is
+// queued for the connection it writes the frame at once from the caller's
+// goroutine (saving the hand-off to the writer goroutine, the larger part
+// of the relay latency); otherwise it queues it. A full queue means the
+// client does not read: it is disconnected (it will reconnect) rather than
+// stall others.
 func (c *wsConn) send(frame []byte) {
+	if c.writeInline(frame) {
+		return
+	}
+	if c.enqueue(frame) {
+		return
+	}
+	select {
+	case <-c.closing:
+		return
+	default:
+	}
+	c.s.log.Warn("localkvs: client too slow, send queue full; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+	c.abort.Store(true)
+	c.close(closePolicy, "send queue full: client too slow")
+	go c.closeNow() // the writer may be stuck writing to this client
+}
+
+// enqueue hands a frame to the writer goroutine; false when the queue is full.
+func (c *wsConn) enqueue(frame []byte) bool {
+	c.pending.Add(1)
 	select {
 	case c.out <- frame:
+		return true
 	default:
-		select {
-		case <-c.closing:
-			return
-		default:
-		}
-		c.s.log.Warn("localkvs: client too slow, send queue full; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
-		c.abort.Store(true)
-		c.close(closePolicy, "send queue full: client too slow")
-		go c.closeNow() // the writer may be stuck writing to this client
+		c.pending.Add(-1)
+		return false
 	}
+}
+
+// writeInline writes frame from the caller's goroutine if no frame is queued
+// or being written for this connection, so frames keep their order. It
+// reports whether it took the frame.
+func (c *wsConn) writeInline(frame []byte) bool {
+	if !c.live.Load() || c.pending.Load() != 0 || !c.wmu.TryLock() {
+		return false
+	}
+	defer c.wmu.Unlock()
+	if c.pending.Load() != 0 || !c.live.Load() {
+		return false
+	}
+	select {
+	case <-c.closing:
+		return false
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), inlineWriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, frame)
+	cancel()
+	if err != nil {
+		c.s.log.Warn("localkvs: client too slow or gone, write failed; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+		c.abort.Store(true)
+		c.close(closePolicy, "write failed: client too slow")
+		go c.closeNow()
+	}
+	return true
 }
 
 // closeNow cuts the connection without a close handshake.
@@ -412,10 +466,7 @@ func (c *wsConn) closeNow() {
 
 // goAway queues a GO_AWAY frame.
 func (c *wsConn) goAway() {
-	select {
-	case c.out <- goAwayFrame:
-	default:
-	}
+	c.enqueue(goAwayFrame)
 }
 
 // close starts closing: the writer writes what is queued (bounded), then
@@ -434,18 +485,27 @@ func (c *wsConn) close(code websocket.StatusCode, why string) {
 
 func (c *wsConn) writeLoop(done chan<- struct{}) {
 	defer close(done)
+	write := func(ctx context.Context, f []byte) error {
+		c.wmu.Lock()
+		err := c.ws.Write(ctx, websocket.MessageText, f)
+		c.wmu.Unlock()
+		c.pending.Add(-1)
+		return err
+	}
 	for {
 		select {
 		case f := <-c.out:
 			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, f)
+			err := write(ctx, f)
 			cancel()
 			if err != nil {
+				c.live.Store(false)
 				c.close(closeGoingAway, "write failed")
 				c.ws.CloseNow()
 				return
 			}
 		case <-c.closing:
+			c.live.Store(false)
 			if c.abort.Load() {
 				c.ws.CloseNow()
 				return
@@ -455,7 +515,7 @@ func (c *wsConn) writeLoop(done chan<- struct{}) {
 			for {
 				select {
 				case f := <-c.out:
-					if c.ws.Write(ctx, websocket.MessageText, f) != nil {
+					if write(ctx, f) != nil {
 						break drain
 					}
 				default:
@@ -463,6 +523,8 @@ func (c *wsConn) writeLoop(done chan<- struct{}) {
 				}
 			}
 			cancel()
+			c.wmu.Lock() // let an inline write in progress finish first
+			c.wmu.Unlock()
 			c.ws.Close(c.closeCode, c.closeWhy)
 			return
 		}
@@ -609,6 +671,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("localkvs: connected", "channel", arn, "role", c.role(), "clientId", id, "remote", r.RemoteAddr)
 
 	wdone := make(chan struct{})
+	c.live.Store(true)
 	go c.writeLoop(wdone)
 	c.startTimers()
 	c.readLoop()
