@@ -105,6 +105,7 @@ type session struct {
 	pc      *webrtc.PeerConnection
 	vt, at  *webrtc.TrackLocalStaticSample
 	started time.Time
+	guard   pcGuard
 
 	mu            sync.Mutex
 	answered      bool
@@ -617,7 +618,7 @@ func (m *Master) end(s *session, reason error) {
 
 func (m *Master) closePC(s *session) {
 	m.goRun(func() {
-		if err := s.pc.Close(); err != nil {
+		if err := s.guard.close(s.pc); err != nil {
 			m.log.Debug("peer: closing a peer connection", "viewer", s.id, "err", err)
 		}
 	})
@@ -712,7 +713,7 @@ func (m *Master) Stats() map[string]SessionStats {
 		af, ab := m.audio.counts(s.at)
 		st.FramesSent, st.BytesSent = vf+af, vb+ab
 		st.DataMessagesSent, st.DataMessagesReceived = s.dataSent.Load(), s.dataRecv.Load()
-		collectPC(s.pc, &st)
+		collectPC(s.pc, &s.guard, &st)
 		out[s.id] = st
 	}
 	return out

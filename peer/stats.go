@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -160,12 +161,39 @@ func FormatMasterStats(m map[string]SessionStats) string {
 	return strings.Join(parts, "\n")
 }
 
-// collectPC fills the RTP counters and the selected pair of s from pc.
-func collectPC(pc *webrtc.PeerConnection, s *SessionStats) {
+// pcGuard orders PeerConnection.GetStats against PeerConnection.Close.
+// pion's GetStats reads a field (the stats getter) that Close clears with
+// no lock held, so the two must not overlap: Close through the guard
+// waits for a GetStats under way, and GetStats is not called on a peer
+// connection that is closed or closing. A close that pion starts itself
+// (on the remote's DTLS close_notify) is seen through ConnectionState,
+// which pion sets to closed before it clears the field.
+type pcGuard struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// close closes pc, after any GetStats under way.
+func (g *pcGuard) close(pc *webrtc.PeerConnection) error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	return pc.Close()
+}
+
+// collectPC fills the RTP counters and the selected pair of s from pc,
+// unless pc is closed (its state only, then).
+func collectPC(pc *webrtc.PeerConnection, g *pcGuard, s *SessionStats) {
 	if pc == nil {
 		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	s.State = pc.ConnectionState()
+	if g.closed || s.State == webrtc.PeerConnectionStateClosed {
+		s.State = webrtc.PeerConnectionStateClosed
+		return
+	}
 	report := pc.GetStats()
 	var streams []RTPStreamStats
 	for _, v := range report {

@@ -124,6 +124,7 @@ type viewerSession struct {
 	dc      *webrtc.DataChannel
 	vt, at  *webrtc.TrackLocalStaticSample
 	started time.Time // the offer was sent
+	guard   pcGuard
 
 	offerSent     bool
 	pendingLocal  []webrtc.ICECandidateInit
@@ -531,7 +532,7 @@ func (v *Viewer) retire(s *viewerSession) {
 	if v.audio != nil && s.at != nil {
 		v.audio.remove(s.at)
 	}
-	v.goRun(func() { _ = s.pc.Close() })
+	v.goRun(func() { _ = s.guard.close(s.pc) })
 }
 
 func (v *Viewer) notifyLocked() {
@@ -773,7 +774,9 @@ func (v *Viewer) Stats() ViewerStats {
 	st.Signaling = v.timings
 	s := v.cur
 	var pc *webrtc.PeerConnection
+	var guard *pcGuard
 	if s != nil {
+		guard = &s.guard
 		st.Started = s.started
 		st.OfferToAnswer, st.ICEConnect, st.Connect = s.offerToAnswer, s.iceConnect, s.connect
 		pc = s.pc
@@ -785,7 +788,7 @@ func (v *Viewer) Stats() ViewerStats {
 	st.TimeToFirstFrame = time.Duration(v.ttff.Load())
 	st.Frames, st.Keyframes, st.AudioFrames = v.vCount.Frames(), v.vCount.Keyframes(), v.aCount.Frames()
 	st.DataMessagesSent, st.DataMessagesReceived = v.dataOut.Load(), v.dataIn.Load()
-	collectPC(pc, &st.SessionStats)
+	collectPC(pc, guard, &st.SessionStats)
 	return st
 }
 

@@ -1,0 +1,320 @@
+package peer_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/peer"
+	"github.com/kvswebrtc/kvswebrtc/signaling"
+)
+
+// These tests run the session re-establishment of package peer end to end,
+// through the real local service and its real messages: the application
+// writes no reconnect logic.
+
+// iceCalls counts the GetIceServerConfig calls made through its client.
+type iceCalls struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *iceCalls) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/get-ice-server-config" {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// countingResolver returns a channel.Resolver whose GetIceServerConfig
+// calls are counted.
+func countingResolver(t *testing.T, srv *localkvs.Server) (*channel.Resolver, *iceCalls) {
+	t.Helper()
+	calls := &iceCalls{next: http.DefaultTransport}
+	r, err := channel.NewResolver(awsConfig(srv), channel.ResolverOptions{HTTPClient: &http.Client{Transport: calls}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, calls
+}
+
+// leftReasons returns a channel fed with the reasons OnViewerLeft gives
+// for viewer id.
+func leftReasons(m *peer.Master, id string) chan error {
+	ch := make(chan error, 16)
+	m.OnViewerLeft(func(v string, reason error) {
+		if v == id {
+			ch <- reason
+		}
+	})
+	return ch
+}
+
+// TestReconnectICEServerEndToEnd: the service sends RECONNECT_ICE_SERVER to
+// the channel's connections. The viewer fetches the ICE servers again,
+// makes a new peer connection and offers again; the master fetches its ICE
+// servers again and replaces the viewer's session; media flows on the new
+// session.
+func TestReconnectICEServerEndToEnd(t *testing.T) {
+	srv := startService(t)
+	mres, mcalls := countingResolver(t, srv)
+	vres, vcalls := countingResolver(t, srv)
+	m := startMaster(t, srv, "rice", func(c *peer.MasterConfig) { c.Resolver = mres })
+	left := leftReasons(m, "rice-viewer")
+	v := startViewer(t, srv, "rice", "rice-viewer", func(c *peer.ViewerConfig) {
+		c.Resolver = vres
+		c.NoAudio = true
+	})
+	firstFrame(t, v)
+	if st := v.Stats(); st.Reoffers != 0 {
+		t.Fatalf("re-offers before the event: %d", st.Reoffers)
+	}
+	mBefore, vBefore := mcalls.n.Load(), vcalls.n.Load()
+	if vBefore == 0 {
+		t.Fatal("the counting client saw no GetIceServerConfig call of the viewer")
+	}
+
+	event := time.Now()
+	if err := srv.ReconnectICEServer(ctxT(t), m.Channel().ChannelARN); err != nil {
+		t.Fatalf("ReconnectICEServer: %v", err)
+	}
+	select {
+	case reason := <-left:
+		if !errors.Is(reason, peer.ErrSessionReplaced) {
+			t.Fatalf("the old session left with %v, want ErrSessionReplaced", reason)
+		}
+	case <-ctxT(t).Done():
+		t.Fatalf("the master did not replace the viewer's session\n%s", v.Stats())
+	}
+	// The old session is out of the master's media now: frames counted from
+	// here come from the new session.
+	start := v.Stats().Frames
+	if err := v.WaitConnected(ctxT(t)); err != nil {
+		t.Fatalf("the new session did not connect: %v", err)
+	}
+	waitFor(t, "frames on the new session", func() bool { return v.Stats().Frames >= start+15 })
+	waitFor(t, "the master's GetIceServerConfig call", func() bool { return mcalls.n.Load() > mBefore })
+
+	st := v.Stats()
+	if got := vcalls.n.Load(); got <= vBefore {
+		t.Errorf("viewer GetIceServerConfig calls %d, want more than %d", got, vBefore)
+	}
+	if st.Reoffers != 1 {
+		t.Errorf("re-offers %d, want 1", st.Reoffers)
+	}
+	if st.SignalingReconnects != 0 {
+		t.Errorf("signaling reconnects %d, want 0: RECONNECT_ICE_SERVER keeps the connection", st.SignalingReconnects)
+	}
+	if !st.Started.After(event) || st.State != webrtc.PeerConnectionStateConnected || st.PacketsReceived == 0 {
+		t.Errorf("the current session is not the new one:\n%s", st)
+	}
+	ms, ok := m.Stats()["rice-viewer"]
+	if !ok || !ms.Started.After(event) || ms.FramesSent == 0 {
+		t.Errorf("master session after the event (found %v):\n%s", ok, ms)
+	}
+	if got := m.Viewers(); len(got) != 1 {
+		t.Errorf("master sessions %v, want one", got)
+	}
+}
+
+// tcpProxy forwards TCP connections to target. cut drops them all, and
+// while refusing, new connections are closed at once (the fault: a network
+// that is down).
+type tcpProxy struct {
+	l        net.Listener
+	refusing atomic.Bool
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{l: l}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if p.refusing.Load() {
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// viaProxy routes a viewer's signaling connection through a new proxy,
+// with quick reconnects.
+func viaProxy(t *testing.T, p **tcpProxy) func(*signaling.Config) {
+	return func(c *signaling.Config) {
+		*p = startProxy(t, strings.TrimPrefix(c.ChannelEndpoint, "ws://"))
+		c.ChannelEndpoint = "ws://" + (*p).l.Addr().String()
+		c.ReconnectBaseDelay = 10 * time.Millisecond
+		c.ReconnectMaxDelay = 100 * time.Millisecond
+	}
+}
+
+// TestSignalingBackWhilePeerConnectionDown: the viewer's signaling
+// connection drops and stays down; meanwhile its master goes away (the
+// peer connection is lost) and a new master starts on the channel. When
+// signaling comes back, the peer connection is not connected, so the viewer
+// offers again by itself and gets media from the new master.
+func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
+	srv := startService(t)
+	m1 := startMaster(t, srv, "down", nil)
+	var p *tcpProxy
+	v := newViewer(t, srv, "down", "down-viewer", func(c *peer.ViewerConfig) {
+		c.Signaling = viaProxy(t, &p)
+		c.NoAudio = true
+		// Notice the lost peer quickly.
+		c.Settings.ICEDisconnectedTimeout = time.Second
+		c.Settings.ICEFailedTimeout = time.Second
+		c.Settings.ICEKeepaliveInterval = 200 * time.Millisecond
+	})
+	lost := make(chan webrtc.PeerConnectionState, 16)
+	v.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st != webrtc.PeerConnectionStateConnected && st != webrtc.PeerConnectionStateConnecting &&
+			st != webrtc.PeerConnectionStateNew {
+			lost <- st
+		}
+	})
+	if err := v.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	firstFrame(t, v)
+
+	// The network to the signaling service goes down.
+	p.refusing.Store(true)
+	p.cut()
+	waitFor(t, "the viewer's signaling reconnecting", func() bool {
+		return v.Signaling().State() == signaling.StateReconnecting
+	})
+
+	// The master goes away: the viewer's peer connection is lost.
+	if err := m1.Close(); err != nil {
+		t.Fatalf("closing the first master: %v", err)
+	}
+	select {
+	case st := <-lost:
+		t.Logf("the viewer's peer connection is %s", st)
+	case <-ctxT(t).Done():
+		t.Fatal("the viewer's peer connection stayed connected after the master closed")
+	}
+	if st := v.Stats(); st.Reoffers != 0 || st.SignalingReconnects != 0 {
+		t.Fatalf("the viewer acted before signaling was back:\n%s", st)
+	}
+
+	// A new master starts; then the network comes back.
+	m2 := startMaster(t, srv, "down", nil)
+	joined := make(chan string, 4)
+	m2.OnViewerJoined(func(id string) { joined <- id })
+	start := v.Stats().Frames
+	p.refusing.Store(false)
+
+	select {
+	case id := <-joined:
+		if id != "down-viewer" {
+			t.Errorf("the new master was joined by %q", id)
+		}
+	case <-ctxT(t).Done():
+		t.Fatalf("the viewer did not reach the new master after signaling came back\n%s", v.Stats())
+	}
+	waitFor(t, "frames from the new master", func() bool { return v.Stats().Frames >= start+15 })
+	st := v.Stats()
+	if st.Reoffers != 1 || st.SignalingReconnects != 1 {
+		t.Errorf("re-offers %d and signaling reconnects %d, want 1 and 1", st.Reoffers, st.SignalingReconnects)
+	}
+	if st.State != webrtc.PeerConnectionStateConnected {
+		t.Errorf("viewer state %s", st.State)
+	}
+	if ms := m2.Stats()["down-viewer"]; ms.FramesSent == 0 {
+		t.Errorf("the new master sent nothing to the viewer:\n%s", ms)
+	}
+}
+
+// TestGoAway: the service limits connections to a few seconds and sends
+// GO_AWAY before the cut. The master's and the viewer's signaling clients
+// reconnect on it, again and again; the peer connection is untouched and
+// media keeps flowing; a viewer that comes after the master reconnected
+// still gets through to it.
+func TestGoAway(t *testing.T) {
+	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{
+		ConnectsPerSecond: -1, IceConfigPerSecond: -1,
+		// GO_AWAY 1.5 s after each connect; the cut 3 s later.
+		MaxConnectionDuration: 4500 * time.Millisecond, GoAwayLead: 3 * time.Second,
+	}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	m := startMaster(t, srv, "goaway", func(c *peer.MasterConfig) { c.Audio = nil })
+	var masterGoAways atomic.Int64
+	m.Signaling().OnGoAway(func() { masterGoAways.Add(1) })
+	left := leftReasons(m, "ga-1")
+	v1 := startViewer(t, srv, "goaway", "ga-1", func(c *peer.ViewerConfig) { c.NoAudio = true })
+	firstFrame(t, v1)
+	start := v1.Stats().Frames
+
+	// A connection gets one GO_AWAY: a second one came on a new
+	// connection, so the master reconnected at least once.
+	waitFor(t, "two GO_AWAYs to the master", func() bool { return masterGoAways.Load() >= 2 })
+	waitFor(t, "two signaling reconnects of the viewer", func() bool { return v1.Stats().SignalingReconnects >= 2 })
+	waitFor(t, "frames across the reconnects", func() bool { return v1.Stats().Frames >= start+60 })
+	if st := v1.Stats(); st.Reoffers != 0 || st.State != webrtc.PeerConnectionStateConnected {
+		t.Errorf("viewer after GO_AWAYs: re-offers %d (want 0), state %s", st.Reoffers, st.State)
+	}
+	if s := m.Signaling().State(); s != signaling.StateOpen {
+		t.Errorf("master signaling state %s, want open", s)
+	}
+
+	// A new viewer joins the master that reconnected.
+	v2 := startViewer(t, srv, "goaway", "ga-2", func(c *peer.ViewerConfig) { c.NoAudio = true })
+	firstFrame(t, v2)
+	start2 := v2.Stats().Frames
+	waitFor(t, "frames to the second viewer", func() bool { return v2.Stats().Frames >= start2+15 })
+	select {
+	case reason := <-left:
+		t.Errorf("the first viewer's session ended: %v", reason)
+	default:
+	}
+	if got := len(m.Viewers()); got != 2 {
+		t.Errorf("master sessions %v, want two", m.Viewers())
+	}
+}
