@@ -39,7 +39,8 @@
 // For tests the page exposes window.kvsTest: state ("idle", "connecting",
 // "signaling", "connected", "stopped", "error"), timeline (steps with their
 // times), lastDataMessage, dataMessages, dataChannelsOpen, stats,
-// framesDecoded(), videoWidth(), remoteViewers(), hasStep(name),
+// framesDecoded(), videoWidth(), remoteViewers(), descriptions() (each
+// peer connection's local and remote SDP), hasStep(name),
 // sendData(text), start(role), stop() and diagnostics(). Elements have
 // stable ids: the master's view of viewer X is #remote-view-X with the video
 // #remote-video-X; the viewer's view of the master is #remote-video.

@@ -257,8 +257,20 @@ func TestBrowserTURNOnly(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("connect: %d %v", code, out)
 	}
-	if servers, _ := out["iceServers"].([]any); len(servers) == 0 {
-		t.Skip("the local service offers no TURN server yet (GetIceServerConfig returns an empty list)")
+	servers, _ := out["iceServers"].([]any)
+	if len(servers) == 0 {
+		t.Fatalf("the backend gives no TURN server for natTraversal=turnOnly: %v", out)
+	}
+	if policy, _ := out["iceTransportPolicy"].(string); policy != "relay" {
+		t.Errorf("iceTransportPolicy = %q, want relay", policy)
+	}
+	for _, s := range servers {
+		urls, _ := s.(map[string]any)["urls"].([]any)
+		for _, u := range urls {
+			if u, _ := u.(string); !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				t.Errorf("TURN-only ICE server URL %q is not a TURN URL", u)
+			}
+		}
 	}
 	browser := newBrowser(t)
 	q := map[string]string{"channelName": "turn-only", "natTraversal": "turnOnly", "sendVideo": "true", "sendAudio": "false",
@@ -270,7 +282,27 @@ func TestBrowserTURNOnly(t *testing.T) {
 	viewer := openTab(t, browser, "viewer", st.PageURL(q))
 	viewer.waitJS(`kvsTest.videoWidth() > 0 && kvsTest.framesDecoded() > 5`, 30*time.Second)
 	viewer.waitJS(`kvsTest.stats && kvsTest.stats.peers.master && kvsTest.stats.peers.master.localCandidate`, 10*time.Second)
-	if c := mustEval[string](viewer, `kvsTest.stats.peers.master.localCandidate`); !strings.HasPrefix(c, "relay ") {
-		t.Errorf("viewer's local candidate %q, want a relay candidate", c)
+	pair := mustEval[[]string](viewer, `[kvsTest.stats.peers.master.localCandidate, kvsTest.stats.peers.master.remoteCandidate]`)
+	t.Logf("viewer's selected candidate pair: %v", pair)
+	if !strings.HasPrefix(pair[0], "relay ") {
+		t.Errorf("viewer's local candidate %q, want a relay candidate", pair[0])
+	}
+	// The master is relayed too: its side of the pair is a relay candidate.
+	master.waitJS(`kvsTest.stats && kvsTest.stats.peers.relayed && kvsTest.stats.peers.relayed.localCandidate`, 10*time.Second)
+	if c := mustEval[string](master, `kvsTest.stats.peers.relayed.localCandidate`); !strings.HasPrefix(c, "relay ") {
+		t.Errorf("master's local candidate %q, want a relay candidate", c)
+	}
+	// Each side gathered relay candidates, and no host or server-reflexive
+	// one.
+	for _, tb := range []*tab{master, viewer} {
+		if n := mustEval[int](tb, `Object.values(kvsTest.descriptions()).map(d => d.local).join('').split('\n').filter(l => l.startsWith('a=candidate:') && / typ relay/.test(l)).length`); n == 0 {
+			t.Errorf("%s: no relay candidate in its local SDPs", tb.name)
+		}
+		if n := mustEval[int](tb, `Object.values(kvsTest.descriptions()).map(d => d.local + d.remote).join('').split('\n').filter(l => l.startsWith('a=candidate:') && !/ typ relay/.test(l)).length`); n != 0 {
+			t.Errorf("%s: %d non-relay candidates in the SDPs", tb.name, n)
+		}
+		if mustEval[bool](tb, `kvsTest.hasStep('statusResponse')`) {
+			t.Errorf("%s: the service refused a message:\n%s", tb.name, tb.dump())
+		}
 	}
 }

@@ -65,6 +65,18 @@ const test = {
   remoteViewers() {
     return session && session.role === 'MASTER' ? [...session.peers.keys()] : [];
   },
+  /** The SDPs of each peer connection: {peerId: {local, remote}} ('' until set). */
+  descriptions() {
+    const out = {};
+    if (!session) return out;
+    for (const [id, p] of session.peers) {
+      out[id] = {
+        local: p.pc.localDescription ? p.pc.localDescription.sdp : '',
+        remote: p.pc.remoteDescription ? p.pc.remoteDescription.sdp : '',
+      };
+    }
+    return out;
+  },
   hasStep(name) {
     return test.timeline.some((s) => s.step === name);
   },

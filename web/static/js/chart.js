@@ -106,7 +106,10 @@ export class StatsSampler {
     this.prev = new Map();
   }
 
-  /** Returns {inKbps, outKbps, fps, packetsLost, rttMs, framesDecoded, localCandidate, remoteCandidate}. */
+  /**
+   * Returns {inKbps, outKbps, fps, packetsLost, rttMs, framesDecoded,
+   * localCandidate, remoteCandidate, videoCodecIn, videoCodecOut}.
+   */
   sample(report) {
     const out = { inKbps: 0, outKbps: 0, fps: null, packetsLost: 0, rttMs: null, framesDecoded: 0 };
     let pairId = null;
@@ -120,12 +123,16 @@ export class StatsSampler {
         if (prev && dt > 0) out.inKbps += ((s.bytesReceived - prev.bytesReceived) * 8) / 1000 / dt;
         out.packetsLost += s.packetsLost || 0;
         if (s.kind === 'video') {
+          const codec = report.get(s.codecId);
+          if (codec) out.videoCodecIn = codec.mimeType;
           out.framesDecoded += s.framesDecoded || 0;
           if (typeof s.framesPerSecond === 'number') out.fps = (out.fps || 0) + s.framesPerSecond;
           else if (prev && dt > 0) out.fps = (out.fps || 0) + ((s.framesDecoded || 0) - (prev.framesDecoded || 0)) / dt;
         }
       } else if (s.type === 'outbound-rtp') {
         if (prev && dt > 0) out.outKbps += ((s.bytesSent - prev.bytesSent) * 8) / 1000 / dt;
+        const codec = s.kind === 'video' && report.get(s.codecId);
+        if (codec) out.videoCodecOut = codec.mimeType;
         if (s.kind === 'video' && out.fps === null && typeof s.framesPerSecond === 'number') out.sentFps = s.framesPerSecond;
       } else if (s.type === 'candidate-pair' && (s.id === pairId || (!pairId && s.nominated && s.state === 'succeeded'))) {
         if (typeof s.currentRoundTripTime === 'number') out.rttMs = s.currentRoundTripTime * 1000;
