@@ -25,7 +25,7 @@ type awsFlags struct {
 }
 
 func (a *awsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.endpointURL, "endpoint-url", "", "KVS-compatible control-plane endpoint, e.g. http://127.0.0.1:4566 for `kvswebrtc serve` (default: AWS_ENDPOINT_URL, else real AWS)")
+	fs.StringVar(&a.endpointURL, "endpoint-url", "", "KVS-compatible control-plane endpoint `URL`, e.g. http://127.0.0.1:4566 for kvswebrtc serve (default: AWS_ENDPOINT_URL, else real AWS)")
 	fs.StringVar(&a.region, "region", "", "AWS region (default: AWS_REGION / profile, else us-west-2)")
 }
 

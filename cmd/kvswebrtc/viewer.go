@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/media"
+	"github.com/kvswebrtc/kvswebrtc/peer"
+)
+
+func init() {
+	register(&command{
+		name:    "viewer",
+		summary: "join a signaling channel as a viewer, show live stats, optionally record",
+		run:     runViewer,
+	})
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// a progress line can be rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress prints a status line that a terminal rewrites in place (\r) and
+// other outputs get as plain lines, and ordinary lines that do not get
+// mixed with it.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	pending bool // a progress line is on the terminal without its newline
+}
+
+// status prints the progress line.
+func (p *progress) status(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+		p.pending = true
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// println prints a line of its own, below the progress line.
+func (p *progress) println(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.pending = false
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// done ends the progress line.
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending {
+		fmt.Fprintln(p.w)
+		p.pending = false
+	}
+}
+
+// ms formats a duration in milliseconds, "-" for zero.
+func ms(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
+}
+
+// kbps is the bit rate of n bytes over d in kbit/s.
+func kbps(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) * 8 / d.Seconds() / 1000
+}
+
+// pair formats the selected candidate pair.
+func pair(s peer.SessionStats) string {
+	if s.Local.Type == "" {
+		return "-"
+	}
+	return s.Local.String() + " <-> " + s.Remote.String()
+}
+
+func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("viewer", "--channel NAME [flags]", stderr)
+	chName := fs.String("channel", "", "signaling channel `NAME` or ARN (required)")
+	var af awsFlags
+	af.register(fs)
+	record := fs.String("record", "", "write the received media to `FILE`, by extension: .ivf (VP8/VP9/AV1 video), .h264 (H.264 video) or .ogg/.opus (Opus audio)")
+	duration := fs.Duration("duration", 0, "stop after this long and print the summary (0: run until Ctrl-C)")
+	clientID := fs.String("client-id", "", `the viewer's client `+"`ID`"+`, [a-zA-Z0-9_.-]{1,256} (default a random "viewer-<hex>")`)
+	nat := natFlag(fs)
+	nonTrickle := fs.Bool("non-trickle", false, "gather every ICE candidate first and send them in the offer (no trickle ICE)")
+	level := fs.String("log-level", "warn", "log level: debug, info or warn")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "kvswebrtc viewer: "+format+"\n", a...)
+		return 2
+	}
+	if *chName == "" {
+		return fail("--channel is required (a signaling channel name or ARN)")
+	}
+	mode, err := nat()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if *duration < 0 {
+		return fail("--duration %s must not be negative", *duration)
+	}
+	logger, err := newLogger(*level, stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+
+	cfg := peer.ViewerConfig{ClientID: *clientID, NonTrickle: *nonTrickle, Logger: logger}
+	var rec *media.Recorder
+	if *record != "" {
+		if rec, err = media.NewRecorder(*record); err != nil {
+			if errors.Is(err, media.ErrUnknownFormat) {
+				return fail("--record: %v", err)
+			}
+			return exitErr(stderr, "viewer", err)
+		}
+		defer rec.Close()
+		switch strings.ToLower(filepath.Ext(*record)) {
+		case ".ogg", ".opus", ".oga":
+			cfg.AudioSinks = []media.Sink{rec}
+		default:
+			cfg.VideoSinks = []media.Sink{rec}
+		}
+	}
+
+	awsCfg, err := af.load(ctx, stderr)
+	if err != nil {
+		return exitErr(stderr, "viewer", err)
+	}
+	cfg.ChannelConfig = peer.ChannelConfig{AWS: awsCfg, Channel: *chName, NAT: mode}
+	v, err := peer.NewViewer(ctx, cfg)
+	if err != nil {
+		return peerErr(stderr, "viewer", err)
+	}
+	defer v.Close()
+
+	p := &progress{w: stdout, tty: isTerminal(stdout)}
+	runCtx := ctx
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	start := time.Now()
+	if err := v.Start(runCtx); err != nil {
+		if errors.Is(err, peer.ErrClientLimitExceeded) {
+			err = fmt.Errorf("%w (the channel has its 10 viewers, or clients connect faster than KVS allows: 3 a second per channel; try again)", err)
+		}
+		return peerErr(stderr, "viewer", err)
+	}
+	res := v.Channel()
+	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN, res.Region, mode))
+
+	ffDone := make(chan struct{})
+	go func() {
+		defer close(ffDone)
+		if d, err := v.WaitFirstFrame(runCtx); err == nil {
+			p.println(fmt.Sprintf("first frame after %s", ms(d)))
+		}
+	}()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastBytes uint64
+	last := start
+loop:
+	for {
+		select {
+		case <-runCtx.Done():
+			break loop
+		case now := <-tick.C:
+			st := v.Stats()
+			rate := kbps(st.BytesReceived-lastBytes, now.Sub(last))
+			lastBytes, last = st.BytesReceived, now
+			line := fmt.Sprintf("%4.0fs  %-10s", now.Sub(start).Seconds(), st.State)
+			if st.Frames == 0 && st.AudioFrames == 0 {
+				line += "  waiting for media"
+			} else {
+				line += fmt.Sprintf("  ttff %s  video %d frames (%d key)  audio %d  %.0f kbit/s  lost %d",
+					ms(st.TimeToFirstFrame), st.Frames, st.Keyframes, st.AudioFrames, rate, st.PacketsLost)
+			}
+			p.status(line)
+		}
+	}
+	<-ffDone
+	elapsed := time.Since(start)
+	st := v.Stats()
+	v.Close()
+	p.done()
+
+	flowing := elapsed - st.TimeToFirstFrame
+	fmt.Fprintf(stdout, "summary: viewer %s, %s\n", v.ClientID(), elapsed.Round(time.Millisecond))
+	if st.TimeToFirstFrame > 0 {
+		fmt.Fprintf(stdout, "  time to first frame  %s (connected after %s)\n", ms(st.TimeToFirstFrame), ms(st.Connect))
+	} else {
+		fmt.Fprintf(stdout, "  time to first frame  none (connected after %s)\n", ms(st.Connect))
+	}
+	fmt.Fprintf(stdout, "  frames               video %d (key %d), audio %d\n", st.Frames, st.Keyframes, st.AudioFrames)
+	fmt.Fprintf(stdout, "  received             %d bytes in %d packets, %.0f kbit/s, %d lost\n",
+		st.BytesReceived, st.PacketsReceived, kbps(st.BytesReceived, flowing), st.PacketsLost)
+	fmt.Fprintf(stdout, "  candidate pair       %s\n", pair(st.SessionStats))
+	if rec != nil {
+		err := rec.Close()
+		fmt.Fprintf(stdout, "  recorded             %d frames to %s\n", rec.Frames(), rec.Path())
+		if err != nil {
+			fmt.Fprintf(stderr, "kvswebrtc viewer: --record: %v\n", err)
+		}
+	}
+	if st.Frames == 0 {
+		fmt.Fprintf(stderr, "kvswebrtc viewer: no media: no video frame arrived in %s\n", elapsed.Round(100*time.Millisecond))
+		return 1
+	}
+	return 0
+}
