@@ -1,5 +1,3 @@
-// Command kvswebrtc is the kvswebrtc CLI: `kvswebrtc <command> [flags]`.
-// Run `kvswebrtc help` for the list of commands.
 package main
 
 import (
