@@ -289,7 +289,11 @@ func runDemoViewer(ctx context.Context, d *demoViewer, delay time.Duration, cc p
 	var v *peer.Viewer
 	for attempt := 1; ; attempt++ {
 		var err error
-		v, err = peer.NewViewer(ctx, peer.ViewerConfig{ChannelConfig: cc, ClientID: d.id, Logger: logger})
+		// The demo's viewers run next to the master: loopback candidates only,
+		// so the pairs shown are 127.0.0.1 (the master keeps every interface,
+		// for browser viewers of --web).
+		v, err = peer.NewViewer(ctx, peer.ViewerConfig{ChannelConfig: cc, ClientID: d.id, Logger: logger,
+			Settings: peer.Settings{IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}})
 		if err != nil {
 			d.err = err
 			fmt.Fprintf(out, "%s %s: %v\n", stamp(), d.id, err)
