@@ -282,7 +282,11 @@ func (s *Server) createChannel(name, typ string, ttl *int, tags []tagJSON) (*cha
 	if len(c.Tags) > maxTags {
 		return nil, tagsLimit(len(c.Tags))
 	}
-	c, err = s.store.create(s.cfg.Region, c, maxChannels(s.cfg.Region))
+	limit := s.limits.MaxChannels
+	if limit == 0 {
+		limit = maxChannels(s.cfg.Region)
+	}
+	c, err = s.store.create(s.cfg.Region, c, limit)
 	if err != nil {
 		return nil, err
 	}

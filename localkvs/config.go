@@ -138,6 +138,10 @@ type Limits struct {
 	MaxPayload int
 	// IceConfigPerSecond is the GetIceServerConfig rate per channel (5).
 	IceConfigPerSecond float64
+	// MaxChannels is the number of signaling channels in the region (10,000
+	// in us-east-1 and us-west-2, 5,000 elsewhere); CreateSignalingChannel
+	// beyond it fails with AccountChannelLimitExceededException.
+	MaxChannels int
 }
 
 // withDefaults returns l with zero fields replaced by the real service's values.
@@ -197,6 +201,8 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("%w: Limits.MaxConnectionDuration %s must be >= 0", ErrInvalidConfig, l.MaxConnectionDuration)
 	case l.GoAwayLead < 0:
 		return fmt.Errorf("%w: Limits.GoAwayLead %s must be >= 0", ErrInvalidConfig, l.GoAwayLead)
+	case l.MaxChannels < 0:
+		return fmt.Errorf("%w: Limits.MaxChannels %d must be >= 0", ErrInvalidConfig, l.MaxChannels)
 	case l.MaxPayload < 0:
 		return fmt.Errorf("%w: Limits.MaxPayload %d must be >= 0", ErrInvalidConfig, l.MaxPayload)
 	}

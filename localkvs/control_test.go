@@ -373,3 +373,35 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("zero Config: %v", err)
 	}
 }
+
+// TestChannelsPerRegionLimit: CreateSignalingChannel beyond the region's
+// channel limit fails with AccountChannelLimitExceededException, and
+// deleting a channel makes room again. The real limit (10,000 in
+// us-west-2) is shortened through Limits.MaxChannels.
+func TestChannelsPerRegionLimit(t *testing.T) {
+	srv := start(t, localkvs.Config{Limits: localkvs.Limits{MaxChannels: 3}})
+	kv := devClient(srv)
+	ctx := context.Background()
+	var arns []string
+	for i := range 3 {
+		out, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String(fmt.Sprintf("lim-%d", i))})
+		if err != nil {
+			t.Fatalf("channel %d: %v", i, err)
+		}
+		arns = append(arns, aws.ToString(out.ChannelARN))
+	}
+	_, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("lim-3")})
+	var limit *types.AccountChannelLimitExceededException
+	if !errors.As(err, &limit) {
+		t.Fatalf("4th channel: got %v, want AccountChannelLimitExceededException", err)
+	}
+	if _, err := kv.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arns[0])}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("lim-3")}); err != nil {
+		t.Fatalf("after a delete: %v", err)
+	}
+	if _, err := localkvs.New(localkvs.Config{Limits: localkvs.Limits{MaxChannels: -1}}); !errors.Is(err, localkvs.ErrInvalidConfig) {
+		t.Fatalf("negative MaxChannels: %v", err)
+	}
+}
