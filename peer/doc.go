@@ -59,6 +59,20 @@
 // same; the master keeps connected sessions across signaling reconnects
 // and fetches new ICE servers on RECONNECT_ICE_SERVER.
 //
+// A viewer also recovers from a lost peer connection while signaling
+// stays up (the master restarted, the network path changed): when its
+// peer connection goes failed (pion's ICE gave up after
+// Settings.ICEDisconnectedTimeout plus ICEFailedTimeout without traffic)
+// or is closed by the master, or when an offer gets no answer within
+// ViewerConfig.ReofferAnswerTimeout, it offers again with a new peer
+// connection after an exponential backoff with full jitter (500 ms
+// doubling to 10 s by default, from the start again after a connection),
+// so an absent master sees one offer per step, and the service keeps only
+// the newest for it. One renegotiation runs at a time, whatever asked for
+// it. ViewerConfig.DisableAutoReoffer turns this off; Viewer.OnReoffer
+// reports every re-offer and its reason, and ViewerStats.Reoffers counts
+// them.
+//
 // # Trickle ICE
 //
 // Local candidates are sent once the offer (viewer) or answer (master) has

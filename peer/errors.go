@@ -43,4 +43,14 @@ var (
 	// WaitConnected returns) when ICE or DTLS failed, or the connection
 	// was closed by the remote peer.
 	ErrConnectionFailed = errors.New("peer: connection failed or closed")
+	// ErrNoAnswer is the reason Viewer.OnReoffer gives when the master did
+	// not answer an offer within ViewerConfig.ReofferAnswerTimeout.
+	ErrNoAnswer = errors.New("peer: no answer to the offer")
+	// ErrSignalingReconnected is the reason Viewer.OnReoffer gives when the
+	// signaling connection came back after a drop and the peer connection
+	// was not connected.
+	ErrSignalingReconnected = errors.New("peer: signaling reconnected while the peer connection was not connected")
+	// ErrReconnectICEServer is the reason Viewer.OnReoffer gives when the
+	// service sent RECONNECT_ICE_SERVER.
+	ErrReconnectICEServer = errors.New("peer: the service asked for new ICE servers (RECONNECT_ICE_SERVER)")
 )

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -393,6 +394,14 @@ func TestConfigErrors(t *testing.T) {
 			_, err := peer.NewViewer(ctx, peer.ViewerConfig{ChannelConfig: base, NoAudio: true, NoVideo: true, NoDataChannel: true})
 			return err
 		}, peer.ErrInvalidConfig, "nothing"},
+		{"negative re-offer delay", func() error {
+			_, err := peer.NewViewer(ctx, peer.ViewerConfig{ChannelConfig: base, ReofferMaxDelay: -time.Second})
+			return err
+		}, peer.ErrInvalidConfig, "ReofferMaxDelay"},
+		{"re-offer base over max", func() error {
+			_, err := peer.NewViewer(ctx, peer.ViewerConfig{ChannelConfig: base, ReofferBaseDelay: time.Minute})
+			return err
+		}, peer.ErrInvalidConfig, "ReofferBaseDelay"},
 		{"audio as video", func() error {
 			_, err := peer.NewMaster(ctx, peer.MasterConfig{ChannelConfig: base, Video: media.DefaultAudio(media.Options{})})
 			return err

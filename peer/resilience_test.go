@@ -318,3 +318,167 @@ func TestGoAway(t *testing.T) {
 		t.Errorf("master sessions %v, want two", m.Viewers())
 	}
 }
+
+// reofferReasons returns a channel fed with the reasons OnReoffer gives.
+func reofferReasons(v *peer.Viewer) chan error {
+	ch := make(chan error, 64)
+	v.OnReoffer(func(reason error) {
+		select {
+		case ch <- reason:
+		default:
+		}
+	})
+	return ch
+}
+
+// masterRestart streams from a first master to a viewer, closes that
+// master (its Close ends the DTLS session: the viewer's peer connection is
+// lost while its signaling stays up) and starts a second master on the
+// channel. It returns the service, the viewer and the second master once
+// the viewer's peer connection is lost, and the reasons OnReoffer gave.
+func masterRestart(t *testing.T, ch, id string, mod func(*peer.ViewerConfig)) (*localkvs.Server, *peer.Viewer, *peer.Master, chan error) {
+	t.Helper()
+	srv := startService(t)
+	m1 := startMaster(t, srv, ch, func(c *peer.MasterConfig) { c.Audio = nil })
+	v := newViewer(t, srv, ch, id, func(c *peer.ViewerConfig) {
+		c.NoAudio = true
+		c.Settings.ICEDisconnectedTimeout = time.Second
+		c.Settings.ICEFailedTimeout = time.Second
+		c.Settings.ICEKeepaliveInterval = 200 * time.Millisecond
+		if mod != nil {
+			mod(c)
+		}
+	})
+	lost := make(chan webrtc.PeerConnectionState, 16)
+	v.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed ||
+			st == webrtc.PeerConnectionStateDisconnected {
+			lost <- st
+		}
+	})
+	reasons := reofferReasons(v)
+	if err := v.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	firstFrame(t, v)
+	if err := m1.Close(); err != nil {
+		t.Fatalf("closing the first master: %v", err)
+	}
+	select {
+	case st := <-lost:
+		t.Logf("the viewer's peer connection is %s", st)
+	case <-ctxT(t).Done():
+		t.Fatal("the viewer's peer connection stayed connected after the master closed")
+	}
+	m2 := startMaster(t, srv, ch, func(c *peer.MasterConfig) { c.Audio = nil })
+	return srv, v, m2, reasons
+}
+
+// TestAutoReofferAfterMasterRestart: the master goes away and a new one
+// starts on the channel while the viewer's signaling connection stays up.
+// The viewer notices its lost peer connection, offers again by itself and
+// gets media from the new master.
+func TestAutoReofferAfterMasterRestart(t *testing.T) {
+	_, v, m2, reasons := masterRestart(t, "restart", "restart-viewer", func(c *peer.ViewerConfig) {
+		c.ReofferBaseDelay = 50 * time.Millisecond
+		c.ReofferMaxDelay = 200 * time.Millisecond
+	})
+	start := v.Stats().Frames
+	waitFor(t, "the new master's session with the viewer", func() bool {
+		return m2.Stats()["restart-viewer"].FramesSent > 0
+	})
+	waitFor(t, "frames from the new master", func() bool {
+		st := v.Stats()
+		return st.Frames >= start+15 && st.State == webrtc.PeerConnectionStateConnected
+	})
+	st := v.Stats()
+	if st.Reoffers < 1 || st.SignalingReconnects != 0 {
+		t.Errorf("re-offers %d and signaling reconnects %d, want >= 1 and 0\n%s", st.Reoffers, st.SignalingReconnects, st)
+	}
+	if s := v.Signaling().State(); s != signaling.StateOpen {
+		t.Errorf("viewer signaling state %s, want open", s)
+	}
+	if len(reasons) == 0 {
+		t.Error("OnReoffer was not called")
+	}
+	for len(reasons) > 0 {
+		if r := <-reasons; !errors.Is(r, peer.ErrConnectionFailed) && !errors.Is(r, peer.ErrNoAnswer) {
+			t.Errorf("re-offer reason %v, want ErrConnectionFailed or ErrNoAnswer", r)
+		}
+	}
+}
+
+// TestDisableAutoReoffer: with ViewerConfig.DisableAutoReoffer the viewer
+// keeps the old behaviour: a peer connection lost while signaling is up
+// stays lost, and the new master never hears from the viewer.
+func TestDisableAutoReoffer(t *testing.T) {
+	srv, v, m2, reasons := masterRestart(t, "norestart", "norestart-viewer", func(c *peer.ViewerConfig) {
+		c.DisableAutoReoffer = true
+		// Were the re-offer on, it would go at once.
+		c.ReofferBaseDelay = time.Millisecond
+		c.ReofferMaxDelay = time.Millisecond
+	})
+	if err := v.WaitConnected(ctxT(t)); !errors.Is(err, peer.ErrConnectionFailed) {
+		t.Fatalf("WaitConnected = %v, want ErrConnectionFailed", err)
+	}
+	// A second viewer reaches the new master and gets media: the channel
+	// works, and time enough has passed for a re-offer of the first one.
+	v2 := startViewer(t, srv, "norestart", "norestart-2", func(c *peer.ViewerConfig) { c.NoAudio = true })
+	firstFrame(t, v2)
+	start := v2.Stats().Frames
+	waitFor(t, "frames to the second viewer", func() bool { return v2.Stats().Frames >= start+15 })
+
+	st := v.Stats()
+	if st.Reoffers != 0 || len(reasons) != 0 {
+		t.Errorf("re-offers %d (OnReoffer %d), want 0 with DisableAutoReoffer", st.Reoffers, len(reasons))
+	}
+	if st.State == webrtc.PeerConnectionStateConnected {
+		t.Errorf("the first viewer is connected again:\n%s", st)
+	}
+	if got := m2.Viewers(); len(got) != 1 || got[0] != "norestart-2" {
+		t.Errorf("new master's sessions %v, want only norestart-2", got)
+	}
+}
+
+// TestReofferUnanswered: a viewer starts on a channel with no master. Its
+// offers get no answer, so it offers again after ReofferAnswerTimeout,
+// with backoff; once a master starts, the newest offer reaches it and
+// media flows.
+func TestReofferUnanswered(t *testing.T) {
+	srv := startService(t)
+	v := newViewer(t, srv, "unanswered", "unanswered-viewer", func(c *peer.ViewerConfig) {
+		c.CreateIfMissing = true
+		c.NoAudio = true
+		c.ReofferAnswerTimeout = 500 * time.Millisecond
+		c.ReofferBaseDelay = 10 * time.Millisecond
+		c.ReofferMaxDelay = 100 * time.Millisecond
+		c.Settings.ICEDisconnectedTimeout = time.Second
+		c.Settings.ICEFailedTimeout = time.Second
+		c.Settings.ICEKeepaliveInterval = 200 * time.Millisecond
+	})
+	reasons := reofferReasons(v)
+	if err := v.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case r := <-reasons:
+			if !errors.Is(r, peer.ErrNoAnswer) {
+				t.Fatalf("re-offer %d with no master: reason %v, want ErrNoAnswer", i+1, r)
+			}
+		case <-ctxT(t).Done():
+			t.Fatalf("re-offer %d with no master did not come\n%s", i+1, v.Stats())
+		}
+	}
+	if st := v.Stats(); st.SignalingReconnects != 0 || st.Reoffers < 2 {
+		t.Errorf("re-offers %d, signaling reconnects %d", st.Reoffers, st.SignalingReconnects)
+	}
+
+	startMaster(t, srv, "unanswered", func(c *peer.MasterConfig) { c.Audio = nil })
+	firstFrame(t, v)
+	start := v.Stats().Frames
+	waitFor(t, "frames from the master", func() bool {
+		st := v.Stats()
+		return st.Frames >= start+15 && st.State == webrtc.PeerConnectionStateConnected
+	})
+}

@@ -130,8 +130,9 @@ func (s SessionStats) String() string {
 type ViewerStats struct {
 	SessionStats
 	// Reoffers counts the new peer connections the viewer made after the
-	// first: after a lost session on a signaling reconnect, or on
-	// RECONNECT_ICE_SERVER.
+	// first: after a lost session on a signaling reconnect, on
+	// RECONNECT_ICE_SERVER, and the automatic re-offers after a failed,
+	// remotely closed or unanswered session.
 	Reoffers int
 	// SignalingReconnects counts the signaling reconnects (OnOpen after
 	// OnReconnecting).
@@ -211,7 +212,11 @@ func collectPC(pc *webrtc.PeerConnection, g *pcGuard, s *SessionStats) {
 		s.BytesReceived += st.Bytes
 		s.PacketsLost += st.Lost
 	}
-	if it := iceTransport(pc); it != nil {
+	// pion's GetSelectedCandidatePair reads a field (the gatherer) that
+	// ICETransport.Start writes with no lock in common: ask only once the
+	// transport has left "new", which Start's agent reports (an atomic
+	// store) after that write.
+	if it := iceTransport(pc); it != nil && it.State() != webrtc.ICETransportStateNew {
 		if pair, err := it.GetSelectedCandidatePair(); err == nil && pair != nil {
 			s.Local, s.Remote = candidate(pair.Local), candidate(pair.Remote)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,18 @@ import (
 // DefaultDataChannelLabel is the label of the data channel a Viewer opens,
 // the one the official JavaScript SDK's test page uses.
 const DefaultDataChannelLabel = "kvsDataChannel"
+
+// Defaults of the Viewer's automatic re-offer (ViewerConfig).
+const (
+	// DefaultReofferBaseDelay is the first automatic re-offer's maximum
+	// delay; it doubles with each re-offer in a row.
+	DefaultReofferBaseDelay = 500 * time.Millisecond
+	// DefaultReofferMaxDelay caps the automatic re-offer's delay.
+	DefaultReofferMaxDelay = 10 * time.Second
+	// DefaultReofferAnswerTimeout is how long the viewer waits for an
+	// answer before it offers again.
+	DefaultReofferAnswerTimeout = 20 * time.Second
+)
 
 // ViewerConfig configures a [Viewer].
 type ViewerConfig struct {
@@ -59,6 +72,25 @@ type ViewerConfig struct {
 	// Settings are the pion knobs of the peer connection.
 	Settings Settings
 
+	// DisableAutoReoffer turns off the automatic re-offer when the current
+	// peer connection is lost while signaling is up (see [Viewer]): the
+	// viewer then re-offers only after a signaling reconnect and on
+	// RECONNECT_ICE_SERVER, and the application handles the rest.
+	DisableAutoReoffer bool
+	// ReofferBaseDelay and ReofferMaxDelay bound the automatic re-offer's
+	// backoff: the n-th re-offer in a row waits a random time (full
+	// jitter) up to min(ReofferMaxDelay, ReofferBaseDelay*2^(n-1)); the
+	// count starts again once a peer connection connects. Zero means
+	// DefaultReofferBaseDelay (500 ms) and DefaultReofferMaxDelay (10 s).
+	ReofferBaseDelay, ReofferMaxDelay time.Duration
+	// ReofferAnswerTimeout is how long the viewer waits for the master's
+	// answer to an offer before it counts the session lost and offers
+	// again (with the backoff above), so that a viewer whose master is
+	// gone for longer than the channel's message TTL still finds the next
+	// master. Zero means DefaultReofferAnswerTimeout (20 s). Unused with
+	// DisableAutoReoffer.
+	ReofferAnswerTimeout time.Duration
+
 	// Logger receives the viewer's logs and is handed to the channel
 	// resolver and the signaling client; nil means silence.
 	Logger *slog.Logger
@@ -72,11 +104,28 @@ type ViewerConfig struct {
 // to ViewerConfig's sinks and to OnFrame, from the first key frame of each
 // track on, and the first video key frame ends the time to first frame.
 //
-// It re-establishes its session by itself: when the signaling connection
-// comes back after a drop (OnOpen after OnReconnecting) and the peer
-// connection is not connected, and on RECONNECT_ICE_SERVER (after fetching
-// the ICE servers again), it makes a new peer connection and sends a new
-// offer; the master replaces its old session with the new one.
+// It re-establishes its session by itself, making a new peer connection
+// and sending a new offer (the master replaces its old session with the
+// new one):
+//   - when the signaling connection comes back after a drop (OnOpen after
+//     OnReconnecting) and the peer connection is not connected;
+//   - on RECONNECT_ICE_SERVER, after fetching the ICE servers again;
+//   - unless ViewerConfig.DisableAutoReoffer is set, when the current peer
+//     connection is lost while signaling is up: it goes failed (ICE found
+//     no path for Settings.ICEFailedTimeout after going disconnected, so
+//     a short disconnection is ridden out), or closed by the remote (the
+//     master closed its side), or its offer got no answer within
+//     ViewerConfig.ReofferAnswerTimeout. These re-offers wait an
+//     exponential backoff with full jitter (ReofferBaseDelay doubling up
+//     to ReofferMaxDelay, from the start again once a peer connection
+//     connects), so a master that is gone gets at most one offer per
+//     backoff step; the service keeps only the newest offer for an
+//     absent master, within the channel's message TTL, and hands it to
+//     the next master that connects.
+//
+// One renegotiation runs at a time, and a re-offer whose session was
+// already replaced by another path is dropped. Stats counts the
+// re-offers; OnReoffer reports each with its reason.
 type Viewer struct {
 	cfg     ViewerConfig
 	id      string
@@ -96,6 +145,7 @@ type Viewer struct {
 	onFrame func(media.Frame)
 	onData  func(webrtc.DataChannelMessage)
 	onState func(webrtc.PeerConnectionState)
+	onReoff func(error)
 
 	firstFrame chan struct{}
 	ttff       atomic.Int64
@@ -113,6 +163,8 @@ type Viewer struct {
 	reconn   bool             // signaling is reconnecting
 	reoffer  int
 	sigRec   int
+	attempt  int        // automatic re-offers since the last connected session
+	negMu    sync.Mutex // one renegotiation at a time
 	wg       sync.WaitGroup
 	gmu      sync.Mutex
 	draining bool
@@ -134,6 +186,7 @@ type viewerSession struct {
 	iceConnect    time.Duration
 	connect       time.Duration
 	state         webrtc.PeerConnectionState
+	lost          bool // an automatic re-offer is scheduled for it
 }
 
 // NewViewer resolves the channel as viewer (channel.Resolve, unless
@@ -163,6 +216,20 @@ func NewViewer(ctx context.Context, cfg ViewerConfig) (*Viewer, error) {
 	}
 	if cfg.DataChannelLabel == "" {
 		cfg.DataChannelLabel = DefaultDataChannelLabel
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ReofferBaseDelay", cfg.ReofferBaseDelay}, {"ReofferMaxDelay", cfg.ReofferMaxDelay}, {"ReofferAnswerTimeout", cfg.ReofferAnswerTimeout}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%w: ViewerConfig.%s must not be negative, got %v", ErrInvalidConfig, d.name, d.v)
+		}
+	}
+	cfg.ReofferBaseDelay = orDefault(cfg.ReofferBaseDelay, DefaultReofferBaseDelay)
+	cfg.ReofferMaxDelay = orDefault(cfg.ReofferMaxDelay, DefaultReofferMaxDelay)
+	cfg.ReofferAnswerTimeout = orDefault(cfg.ReofferAnswerTimeout, DefaultReofferAnswerTimeout)
+	if cfg.ReofferBaseDelay > cfg.ReofferMaxDelay {
+		return nil, fmt.Errorf("%w: ViewerConfig.ReofferBaseDelay %v must not exceed ReofferMaxDelay %v", ErrInvalidConfig, cfg.ReofferBaseDelay, cfg.ReofferMaxDelay)
 	}
 	api, err := cfg.Settings.newAPI(cfg.NAT == channel.TURNOnly)
 	if err != nil {
@@ -251,6 +318,17 @@ func (v *Viewer) OnConnectionStateChange(f func(webrtc.PeerConnectionState)) {
 	v.hmu.Unlock()
 }
 
+// OnReoffer sets the handler called when the viewer makes a new peer
+// connection and offers again, before the offer is made, with the reason:
+// an error wrapping ErrConnectionFailed (the session failed or was closed
+// by the remote), ErrNoAnswer, ErrSignalingReconnected or
+// ErrReconnectICEServer. It is called on its own goroutine.
+func (v *Viewer) OnReoffer(f func(reason error)) {
+	v.hmu.Lock()
+	v.onReoff = f
+	v.hmu.Unlock()
+}
+
 // Start connects to the signaling channel and sends the offer. It returns
 // ErrClientLimitExceeded when the service refuses the connection because
 // the channel has its maximum of viewers (or connects came too fast),
@@ -292,14 +370,15 @@ func (v *Viewer) Start(ctx context.Context) error {
 		if !was || cur == nil {
 			return
 		}
-		if cur.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		if st := cur.pc.ConnectionState(); st != webrtc.PeerConnectionStateConnected {
 			v.log.Info("peer: signaling back and the peer connection is not connected; offering again")
-			v.goRun(func() { v.renegotiate(false) })
+			reason := fmt.Errorf("%w: peer connection %s", ErrSignalingReconnected, st)
+			v.goRun(func() { v.renegotiate(cur, false, reason) })
 		}
 	})
 	v.sc.OnReconnectICEServer(func() {
 		v.log.Info("peer: RECONNECT_ICE_SERVER; fetching ICE servers and offering again")
-		v.goRun(func() { v.renegotiate(true) })
+		v.goRun(func() { v.renegotiate(nil, true, ErrReconnectICEServer) })
 	})
 	v.sc.OnError(func(err error) { v.log.Warn("peer: signaling error", "err", err) })
 
@@ -327,10 +406,10 @@ func (v *Viewer) Start(ctx context.Context) error {
 			}
 		})
 	}
-	if err := v.offer(ctx); err != nil {
-		return err
-	}
-	return nil
+	v.negMu.Lock()
+	err := v.offer(ctx)
+	v.negMu.Unlock()
+	return err
 }
 
 func (v *Viewer) goRun(f func()) {
@@ -356,12 +435,18 @@ func (v *Viewer) wait() {
 	v.wg.Wait()
 }
 
-// renegotiate replaces the peer connection with a new one and offers again.
-func (v *Viewer) renegotiate(refresh bool) {
+// renegotiate replaces the peer connection with a new one and offers
+// again, for reason. With from set, it does so only if from is still the
+// current session: another path (a signaling reconnect, an automatic
+// re-offer) that replaced it already did the work. Renegotiations run one
+// at a time.
+func (v *Viewer) renegotiate(from *viewerSession, refresh bool, reason error) {
+	v.negMu.Lock()
+	defer v.negMu.Unlock()
 	v.mu.Lock()
-	ctx, closed := v.ctx, v.closed
+	ctx, closed, cur := v.ctx, v.closed, v.cur
 	v.mu.Unlock()
-	if closed {
+	if closed || from != nil && cur != from {
 		return
 	}
 	if refresh {
@@ -372,13 +457,113 @@ func (v *Viewer) renegotiate(refresh bool) {
 		cancel()
 	}
 	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return
+	}
 	v.reoffer++
 	v.mu.Unlock()
+	v.hmu.RLock()
+	f := v.onReoff
+	v.hmu.RUnlock()
+	if f != nil {
+		f(reason)
+	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := v.offer(octx); err != nil && !errors.Is(err, ErrClosed) {
 		v.log.Warn("peer: offering again failed", "err", err)
 	}
+}
+
+// lost schedules an automatic re-offer for the current session s, lost
+// for reason, after the backoff; once per session, and not with
+// DisableAutoReoffer or after Close.
+func (v *Viewer) lost(s *viewerSession, reason error) {
+	v.mu.Lock()
+	if v.closed || v.cfg.DisableAutoReoffer || v.cur != s || s.lost || v.ctx == nil {
+		v.mu.Unlock()
+		return
+	}
+	s.lost = true
+	delay := jitter(v.cfg.ReofferBaseDelay, v.cfg.ReofferMaxDelay, v.attempt)
+	v.attempt++
+	ctx := v.ctx
+	v.mu.Unlock()
+	v.log.Info("peer: session lost; offering again", "reason", reason, "delay", delay)
+	v.goRun(func() {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v.mu.Lock()
+		reconn := v.reconn
+		v.mu.Unlock()
+		if reconn || v.sc.State() != signaling.StateOpen {
+			// OnOpen offers again when signaling is back, if still needed.
+			v.log.Info("peer: signaling is not open; the re-offer waits for it")
+			return
+		}
+		v.renegotiate(s, false, reason)
+	})
+}
+
+// watchAnswer reports s lost if its offer gets no answer within
+// ReofferAnswerTimeout.
+func (v *Viewer) watchAnswer(s *viewerSession) {
+	if v.cfg.DisableAutoReoffer {
+		return
+	}
+	v.mu.Lock()
+	ctx := v.ctx
+	v.mu.Unlock()
+	if ctx == nil {
+		return
+	}
+	v.goRun(func() {
+		t := time.NewTimer(v.cfg.ReofferAnswerTimeout)
+		defer t.Stop()
+		for {
+			v.mu.Lock()
+			done := v.closed || v.cur != s || s.remoteSet
+			ch := v.changed
+			v.mu.Unlock()
+			if done {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch: // cur replaced or a state change
+			case <-t.C:
+				v.mu.Lock()
+				answered := s.remoteSet
+				v.mu.Unlock()
+				if !answered {
+					v.lost(s, fmt.Errorf("%w within %v", ErrNoAnswer, v.cfg.ReofferAnswerTimeout))
+				}
+				return
+			}
+		}
+	})
+}
+
+// jitter returns a random delay in [0, min(maxDelay, base*2^attempt)]
+// (exponential backoff with full jitter).
+func jitter(base, maxDelay time.Duration, attempt int) time.Duration {
+	d := maxDelay
+	if attempt < 30 {
+		if b := base << attempt; b > 0 && b < maxDelay {
+			d = b
+		}
+	}
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(mrand.Int64N(int64(d) + 1))
 }
 
 // offer makes a new peer connection (closing the old one) and sends its
@@ -504,6 +689,7 @@ func (v *Viewer) offer(ctx context.Context) error {
 	v.mu.Lock()
 	s.started = time.Now()
 	v.mu.Unlock()
+	v.watchAnswer(s)
 	if err := v.sc.SendSDPOffer(offer); err != nil {
 		return fmt.Errorf("%w: sending the offer: %w", ErrSignaling, err)
 	}
@@ -554,6 +740,9 @@ func (v *Viewer) stateChange(s *viewerSession, st webrtc.PeerConnectionState) {
 			st == webrtc.PeerConnectionStateClosed {
 			old, v.old = v.old, nil
 		}
+		if st == webrtc.PeerConnectionStateConnected {
+			v.attempt = 0 // the backoff starts again
+		}
 	}
 	v.mu.Unlock()
 	if !current {
@@ -563,6 +752,11 @@ func (v *Viewer) stateChange(s *viewerSession, st webrtc.PeerConnectionState) {
 		v.retire(o)
 	}
 	v.log.Info("peer: connection state", "state", st)
+	if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+		// Closed here is the remote's doing: Close makes no current
+		// session closed before it sets closed, which lost checks.
+		v.lost(s, fmt.Errorf("%w: peer connection %s", ErrConnectionFailed, st))
+	}
 	if st == webrtc.PeerConnectionStateConnected {
 		if v.video != nil && s.vt != nil {
 			v.video.add(s.vt)
