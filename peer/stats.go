@@ -2,7 +2,9 @@ package peer
 
 import (
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +37,7 @@ func (c Candidate) String() string {
 	if c.Type == "" {
 		return "-"
 	}
-	return fmt.Sprintf("%s %s %s:%d", c.Type, c.Protocol, c.Address, c.Port)
+	return c.Type + " " + c.Protocol + " " + net.JoinHostPort(c.Address, strconv.Itoa(int(c.Port)))
 }
 
 // RTPStreamStats are pion's inbound-rtp counters for one received RTP
