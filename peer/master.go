@@ -93,9 +93,7 @@ type Master struct {
 	started  bool
 	closed   bool
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	gmu      sync.Mutex
-	draining bool
+	tracker  // goroutines Close waits for
 }
 
 // session is the master's peer connection with one viewer.
@@ -286,30 +284,6 @@ func (m *Master) Start(ctx context.Context) error {
 	}
 	m.log.Info("peer: master started", "channel", m.res.ChannelARN)
 	return nil
-}
-
-// goRun runs f on a goroutine that Close waits for.
-func (m *Master) goRun(f func()) {
-	m.gmu.Lock()
-	if m.draining { // Close is waiting: a late pion callback runs untracked
-		m.gmu.Unlock()
-		go f()
-		return
-	}
-	m.wg.Add(1)
-	m.gmu.Unlock()
-	go func() {
-		defer m.wg.Done()
-		f()
-	}()
-}
-
-// wait waits for the goroutines of goRun; later ones are not waited for.
-func (m *Master) wait() {
-	m.gmu.Lock()
-	m.draining = true
-	m.gmu.Unlock()
-	m.wg.Wait()
 }
 
 // Close ends every session (OnViewerLeft with ErrClosed), closes the

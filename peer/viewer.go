@@ -150,24 +150,22 @@ type Viewer struct {
 	firstFrame chan struct{}
 	ttff       atomic.Int64
 
-	mu       sync.Mutex
-	timings  SignalingTimings
-	start    time.Time
-	started  bool
-	closed   bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	cur      *viewerSession
-	old      []*viewerSession // replaced sessions, closed once cur is connected or failed
-	changed  chan struct{}    // closed and replaced on each state change
-	reconn   bool             // signaling is reconnecting
-	reoffer  int
-	sigRec   int
-	attempt  int        // automatic re-offers since the last connected session
-	negMu    sync.Mutex // one renegotiation at a time
-	wg       sync.WaitGroup
-	gmu      sync.Mutex
-	draining bool
+	mu      sync.Mutex
+	timings SignalingTimings
+	start   time.Time
+	started bool
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	cur     *viewerSession
+	old     []*viewerSession // replaced sessions, closed once cur is connected or failed
+	changed chan struct{}    // closed and replaced on each state change
+	reconn  bool             // signaling is reconnecting
+	reoffer int
+	sigRec  int
+	attempt int        // automatic re-offers since the last connected session
+	negMu   sync.Mutex // one renegotiation at a time
+	tracker            // goroutines Close waits for
 }
 
 // viewerSession is one peer connection of the viewer.
@@ -410,29 +408,6 @@ func (v *Viewer) Start(ctx context.Context) error {
 	err := v.offer(ctx)
 	v.negMu.Unlock()
 	return err
-}
-
-func (v *Viewer) goRun(f func()) {
-	v.gmu.Lock()
-	if v.draining { // Close is waiting: a late pion callback runs untracked
-		v.gmu.Unlock()
-		go f()
-		return
-	}
-	v.wg.Add(1)
-	v.gmu.Unlock()
-	go func() {
-		defer v.wg.Done()
-		f()
-	}()
-}
-
-// wait waits for the goroutines of goRun; later ones are not waited for.
-func (v *Viewer) wait() {
-	v.gmu.Lock()
-	v.draining = true
-	v.gmu.Unlock()
-	v.wg.Wait()
 }
 
 // renegotiate replaces the peer connection with a new one and offers
