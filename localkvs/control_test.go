@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -403,5 +405,47 @@ func TestChannelsPerRegionLimit(t *testing.T) {
 	}
 	if _, err := localkvs.New(localkvs.Config{Limits: localkvs.Limits{MaxChannels: -1}}); !errors.Is(err, localkvs.ErrInvalidConfig) {
 		t.Fatalf("negative MaxChannels: %v", err)
+	}
+}
+
+// TestCORS: a browser page on another origin (the official JS SDK's test
+// page) can call the control plane: the preflight is answered and the
+// response carries the headers the AWS SDK reads.
+func TestCORS(t *testing.T) {
+	srv := start(t, localkvs.Config{})
+	pre, _ := http.NewRequest(http.MethodOptions, srv.URL()+"/describeSignalingChannel", nil)
+	pre.Header.Set("Origin", "http://localhost:3001")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-amz-date,x-amz-security-token,x-amz-user-agent")
+	resp, err := http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "authorization") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
+	}
+	// The real call from that origin (unsigned here: refused, but readable by the page).
+	req, _ := http.NewRequest(http.MethodPost, srv.URL()+"/describeSignalingChannel", strings.NewReader(`{"ChannelName":"x"}`))
+	req.Header.Set("Origin", "http://localhost:3001")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-amzn-ErrorType") {
+		t.Fatalf("POST from another origin: %v", resp.Header)
+	}
+	// Without an Origin nothing changes.
+	resp, err = http.Post(srv.URL()+"/describeSignalingChannel", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("CORS headers on a request without Origin")
 	}
 }
