@@ -114,6 +114,11 @@ type TURNConfig struct {
 	MaxAllocations int
 	// DisableTCP serves TURN over UDP only (no ?transport=tcp URI).
 	DisableTCP bool
+	// Bandwidth is the relayed bandwidth of one UDP allocation, in bits per
+	// second each way; packets beyond it are dropped, as on a saturated
+	// link. 0 means DefaultTURNBandwidth (5 Mbps, the KVS limit); negative
+	// means no limit.
+	Bandwidth int
 }
 
 // Limits are the service limits of PROTOCOL.md section 5. A zero field takes

@@ -76,8 +76,10 @@
 // allocation made in time is refreshed for as long as its client keeps it,
 // as with the real service. Each channel may hold TURNConfig.MaxAllocations
 // allocations (50) at once; the next Allocate is refused with 486
-// (Allocation Quota Reached). The real service's 5 Mbps per-allocation
-// bandwidth cap is not enforced. Relayed addresses are on the same IP
+// (Allocation Quota Reached). A UDP allocation relays at most
+// TURNConfig.Bandwidth (5 Mbps each way, the real service's cap); packets
+// past it are dropped, as on a saturated link (TURN over TCP relays to
+// peers over UDP too, so the same cap applies). Relayed addresses are on the same IP
 // (TURNConfig.RelayAddress changes it).
 //
 // [Server.ReconnectICEServer] (or the admin call) sends RECONNECT_ICE_SERVER

@@ -63,7 +63,10 @@ func newBucket(rate float64) bucket {
 	return bucket{rate: rate, burst: burst, tokens: burst}
 }
 
-func (b *bucket) allow(now time.Time) bool {
+func (b *bucket) allow(now time.Time) bool { return b.allowN(now, 1) }
+
+// allowN takes n tokens if the bucket holds them.
+func (b *bucket) allowN(now time.Time, n float64) bool {
 	if b.rate < 0 {
 		return true
 	}
@@ -74,8 +77,8 @@ func (b *bucket) allow(now time.Time) bool {
 		}
 	}
 	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= n {
+		b.tokens -= n
 		return true
 	}
 	return false

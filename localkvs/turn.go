@@ -100,8 +100,12 @@ func (s *Server) startTURN(service net.Addr) error {
 		t.max = DefaultTURNAllocations
 	}
 	rand.Read(t.secret)
+	bandwidth := s.cfg.TURN.Bandwidth
+	if bandwidth == 0 {
+		bandwidth = DefaultTURNBandwidth
+	}
 	gen := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorStatic{RelayAddress: relay, Address: bind}
+		return &limitedRelay{&turn.RelayAddressGeneratorStatic{RelayAddress: relay, Address: bind}, bandwidth}
 	}
 	cfg := turn.ServerConfig{
 		Realm:         turnRealm,
@@ -457,3 +461,57 @@ func (p pionLog) Warn(m string)                  { p.logf(slog.LevelWarn, "%s", 
 func (p pionLog) Warnf(format string, a ...any)  { p.logf(slog.LevelWarn, format, a...) }
 func (p pionLog) Error(m string)                 { p.logf(slog.LevelWarn, "%s", m) }
 func (p pionLog) Errorf(format string, a ...any) { p.logf(slog.LevelWarn, format, a...) }
+
+// DefaultTURNBandwidth is the relayed bandwidth of one TURN allocation, in
+// bits per second each way: 5 Mbps, as KVS.
+const DefaultTURNBandwidth = 5_000_000
+
+// limitedRelay allocates UDP relays whose traffic is capped at bps bits per
+// second in each direction (bps < 0: no cap).
+type limitedRelay struct {
+	*turn.RelayAddressGeneratorStatic
+	bps int
+}
+
+// AllocatePacketConn allocates the relay socket and wraps it in the cap.
+func (g *limitedRelay) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	c, a, err := g.RelayAddressGeneratorStatic.AllocatePacketConn(conf)
+	if err != nil || g.bps < 0 {
+		return c, a, err
+	}
+	bytesPerSec := float64(g.bps) / 8
+	return &limitedPacketConn{PacketConn: c, in: newBucket(bytesPerSec), out: newBucket(bytesPerSec)}, a, nil
+}
+
+// limitedPacketConn drops relayed packets beyond its byte buckets (one
+// second of burst each way).
+type limitedPacketConn struct {
+	net.PacketConn
+	mu      sync.Mutex
+	in, out bucket
+}
+
+func (c *limitedPacketConn) take(b *bucket, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return b.allowN(time.Now(), float64(n))
+}
+
+// WriteTo sends a packet from the client to a peer, or drops it past the cap.
+func (c *limitedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if !c.take(&c.out, len(p)) {
+		return len(p), nil // dropped, as a saturated link would
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+// ReadFrom returns the next packet from a peer within the cap, dropping
+// the ones past it.
+func (c *limitedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := c.PacketConn.ReadFrom(p)
+		if err != nil || c.take(&c.in, n) {
+			return n, a, err
+		}
+	}
+}

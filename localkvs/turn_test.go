@@ -559,3 +559,54 @@ func TestTURNConfigValidation(t *testing.T) {
 		t.Errorf("disabled TURN with a bad TTL: %v", err)
 	}
 }
+
+// TestTURNBandwidthCap: a UDP allocation relays at most TURN.Bandwidth
+// (5 Mbps by default, as KVS); what a client sends beyond it is dropped.
+// The cap is set to 800 kbit/s (100 KB/s, one second of burst) and the
+// client sends 600 KB at once: the peer gets about the burst.
+func TestTURNBandwidthCap(t *testing.T) {
+	srv := start(t, localkvs.Config{TURN: localkvs.TURNConfig{Bandwidth: 800_000}})
+	arn := mustCreate(t, srv, "turn-cap")
+	s := iceConfig(t, srv, arn, "")[0]
+	client, _ := turnClient(t, turnHostPort(t, s, "udp"), s.Username, s.Password)
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+
+	received := make(chan int)
+	go func() {
+		total := 0
+		buf := make([]byte, 2048)
+		for {
+			peer.SetReadDeadline(time.Now().Add(time.Second))
+			n, _, err := peer.ReadFrom(buf)
+			if err != nil {
+				received <- total
+				return
+			}
+			total += n
+		}
+	}()
+	pkt := make([]byte, 1000)
+	const sent = 600 * 1000
+	for i := 0; i < sent/len(pkt); i++ {
+		if _, err := relay.WriteTo(pkt, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			time.Sleep(time.Millisecond) // let the kernel buffers drain: drops must come from the cap
+		}
+	}
+	got := <-received
+	if got == 0 || got > sent/2 {
+		t.Fatalf("peer received %d of %d bytes through a 100 KB/s allocation; want about the 100 KB burst", got, sent)
+	}
+	t.Logf("peer received %d of %d bytes", got, sent)
+}
