@@ -1,7 +1,8 @@
-// Package interop_test runs the official KVS WebRTC JS SDK (npm package
+// Package interop_test runs clients nobody here wrote against the local
+// service with TLS: the official KVS WebRTC JS SDK (npm package
 // amazon-kinesis-video-streams-webrtc, pinned in package-lock.json) in Node
-// against the local service with TLS, talking to our Go SignalingClient in
-// both directions.
+// and in Chromium, talking to our Go SignalingClient and Go peers in both
+// directions, and the AWS SDK for JavaScript v3 on the control plane.
 package interop_test
 
 import (
@@ -42,7 +43,13 @@ func requireNode(t *testing.T) {
 		t.Skip("node is not installed")
 	}
 	npmOnce.Do(func() {
-		if _, err := os.Stat("node_modules/amazon-kinesis-video-streams-webrtc/package.json"); err == nil {
+		installed := true
+		for _, pkg := range []string{"amazon-kinesis-video-streams-webrtc", "ws", "@aws-sdk/client-kinesis-video", "@aws-sdk/client-kinesis-video-signaling"} {
+			if _, err := os.Stat("node_modules/" + pkg + "/package.json"); err != nil {
+				installed = false
+			}
+		}
+		if installed {
 			return
 		}
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
