@@ -50,8 +50,10 @@ func Example() {
 			log.Print(err)
 		}
 	})
+	gotCandidate := make(chan struct{})
 	master.OnICECandidate(func(c webrtc.ICECandidateInit, viewerID string) {
 		fmt.Printf("master: candidate %q from %s\n", c.Candidate, viewerID)
+		close(gotCandidate)
 	})
 	if err := master.Open(ctx); err != nil {
 		log.Fatal(err)
@@ -70,10 +72,11 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer viewer.Close()
-	answered := make(chan struct{})
+	// The two clients deliver their events on their own goroutines; the
+	// example waits for each side so that its output has one order.
+	answered := make(chan string, 1)
 	viewer.OnSDPAnswer(func(answer webrtc.SessionDescription, from string) {
-		fmt.Printf("viewer: %s from the master (sender %q)\n", answer.Type, from)
-		close(answered)
+		answered <- fmt.Sprintf("viewer: %s from the master (sender %q)", answer.Type, from)
 	})
 	if err := viewer.Open(ctx); err != nil {
 		log.Fatal(err)
@@ -86,7 +89,8 @@ func Example() {
 	if err := viewer.SendSDPOffer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0 ..."}); err != nil {
 		log.Fatal(err)
 	}
-	<-answered
+	<-gotCandidate
+	fmt.Println(<-answered)
 	// Output:
 	// master: offer from viewer-1
 	// master: candidate "candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host" from viewer-1
