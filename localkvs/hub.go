@@ -377,6 +377,7 @@ type wsConn struct {
 	pending    atomic.Int32 // frames queued in out or being written by the writer
 	wmu        sync.Mutex   // held while a frame is written
 	live       atomic.Bool  // the writer runs: inline writes are allowed
+	goAwaySent atomic.Bool  // GO_AWAY queued once already
 	closing    chan struct{}
 	closeOnce  sync.Once
 	closeCode  websocket.StatusCode
@@ -468,7 +469,12 @@ func (c *wsConn) closeNow() {
 }
 
 // goAway queues a GO_AWAY frame.
+// A connection gets at most one: the maximum-duration timer, Shutdown and a
+// connection admitted while the server shuts down may all ask.
 func (c *wsConn) goAway() {
+	if c.goAwaySent.Swap(true) {
+		return
+	}
 	c.enqueue(goAwayFrame)
 }
 
