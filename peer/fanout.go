@@ -1,6 +1,9 @@
 package peer
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -133,4 +136,24 @@ func (f *fanout) counts(t *webrtc.TrackLocalStaticSample) (frames, bytes uint64)
 		}
 	}
 	return 0, 0
+}
+
+// sendMedia reads each source that is set once, in real time, into its
+// fan-out, on goroutines of t that end with ctx.
+func sendMedia(ctx context.Context, t *tracker, log *slog.Logger, video media.Source, vf *fanout, audio media.Source, af *fanout) {
+	for _, s := range []struct {
+		src media.Source
+		f   *fanout
+	}{{video, vf}, {audio, af}} {
+		if s.src == nil {
+			continue
+		}
+		b := media.NewBroadcaster(s.src)
+		b.Add(s.f)
+		t.goRun(func() {
+			if err := b.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("peer: media source failed", "codec", s.src.Codec().MimeType, "err", err)
+			}
+		})
+	}
 }

@@ -267,21 +267,7 @@ func (m *Master) Start(ctx context.Context) error {
 	m.timings.Connect = time.Since(t0)
 	m.mu.Unlock()
 
-	for _, s := range []struct {
-		src media.Source
-		f   *fanout
-	}{{m.cfg.Video, m.video}, {m.cfg.Audio, m.audio}} {
-		if s.src == nil {
-			continue
-		}
-		b := media.NewBroadcaster(s.src)
-		b.Add(s.f)
-		m.goRun(func() {
-			if err := b.Run(bctx); err != nil && !errors.Is(err, context.Canceled) {
-				m.log.Warn("peer: media source failed", "codec", s.src.Codec().MimeType, "err", err)
-			}
-		})
-	}
+	sendMedia(bctx, &m.tracker, m.log, m.cfg.Video, m.video, m.cfg.Audio, m.audio)
 	m.log.Info("peer: master started", "channel", m.res.ChannelARN)
 	return nil
 }

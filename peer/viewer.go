@@ -389,21 +389,7 @@ func (v *Viewer) Start(ctx context.Context) error {
 	v.timings.Connect = time.Since(t0)
 	v.mu.Unlock()
 
-	for _, s := range []struct {
-		src media.Source
-		f   *fanout
-	}{{v.cfg.Video, v.video}, {v.cfg.Audio, v.audio}} {
-		if s.src == nil {
-			continue
-		}
-		b := media.NewBroadcaster(s.src)
-		b.Add(s.f)
-		v.goRun(func() {
-			if err := b.Run(v.ctx); err != nil && !errors.Is(err, context.Canceled) {
-				v.log.Warn("peer: media source failed", "codec", s.src.Codec().MimeType, "err", err)
-			}
-		})
-	}
+	sendMedia(v.ctx, &v.tracker, v.log, v.cfg.Video, v.video, v.cfg.Audio, v.audio)
 	v.negMu.Lock()
 	err := v.offer(ctx)
 	v.negMu.Unlock()
