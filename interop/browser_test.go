@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/browsertest"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
@@ -35,25 +35,6 @@ import (
 const browserWait = 30 * time.Second
 
 const sdkBundle = "node_modules/amazon-kinesis-video-streams-webrtc/dist/kvs-webrtc.min.js"
-
-// chromium finds Debian's chromium. With CI set a missing browser fails the
-// test; elsewhere it skips it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("chromium not found (CI=%s): the browser interop tests need it: apt-get install -y chromium", os.Getenv("CI"))
-	}
-	t.Skip("chromium not found (install it with apt-get install -y chromium; with CI set the test fails instead)")
-	return ""
-}
 
 // requireBundle makes sure the SDK's browser bundle is in node_modules,
 // running npm ci when it is not (Node is needed only for that).
@@ -77,7 +58,7 @@ type browserEnv struct {
 
 func setupBrowser(t *testing.T) browserEnv {
 	t.Helper()
-	chromium(t)
+	browsertest.ChromiumPath(t)
 	requireBundle(t)
 	// Not setup(t): the browser needs no Node once node_modules is there.
 	srv, err := localkvs.Start(localkvs.Config{TLS: true}, "127.0.0.1:0")
@@ -214,35 +195,8 @@ type page struct {
 // is closed when the test ends.
 func openPage(t *testing.T, url string) *page {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Plain IP host candidates, loopback included.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// The wss:// endpoint's certificate comes from the service's own CA.
-		chromedp.Flag("ignore-certificate-errors", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
+	// The wss:// endpoint's certificate comes from the service's own CA.
+	allocCtx := browsertest.Allocator(t, chromedp.Flag("ignore-certificate-errors", true))
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
 		switch ev := ev.(type) {
 		case *cdpruntime.EventExceptionThrown:

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/browsertest"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/web"
 )
@@ -60,66 +60,16 @@ func (s *stack) PageURL(fields map[string]string) string {
 	return s.URL + "/?" + q.Encode()
 }
 
-// chromiumPath finds Debian's chromium. In CI (CI set) a missing browser
-// fails the test; elsewhere it skips it.
-func chromiumPath(t testing.TB) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("chromium not found (CI=%s): install it with `apt-get update && apt-get install -y chromium`", os.Getenv("CI"))
-	}
-	t.Skip("chromium not found; install it with `apt-get install -y chromium` (the test fails instead of skipping when CI is set)")
-	return ""
-}
-
 // newBrowser starts a headless chromium with a fake camera and microphone
 // and returns the context of its first tab. The browser is closed when the
 // test ends.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
-	path := chromiumPath(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Plain IP host candidates (no mDNS names), loopback included, so
-		// that two tabs connect over 127.0.0.1.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
+	allocCtx := browsertest.Allocator(t)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium %s: %v", path, err)
+		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
 }
