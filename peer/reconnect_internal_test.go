@@ -3,10 +3,8 @@ package peer
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/tcpproxy"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
@@ -105,64 +104,18 @@ func TestReofferOnReconnectICEServer(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to target and can cut them all (the
-// fault: a signaling connection dropped by the network).
-type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, target: target}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestSignalingDropKeepsSession: the viewer's signaling connection drops
 // and comes back; the peer connection stayed connected, so the viewer does
 // not offer again and media keeps flowing.
 func TestSignalingDropKeepsSession(t *testing.T) {
-	var p *proxy
+	var p *tcpproxy.Proxy
 	_, v, left := setup(t, func(c *signaling.Config) {
 		host := strings.TrimPrefix(c.ChannelEndpoint, "ws://")
-		p = newProxy(t, host)
-		c.ChannelEndpoint = "ws://" + p.l.Addr().String()
+		p = tcpproxy.Start(t, host)
+		c.ChannelEndpoint = "ws://" + p.Addr()
 		c.ReconnectBaseDelay = 10 * time.Millisecond
 	})
-	p.cut()
+	p.Cut()
 	waitUntil(t, "the signaling reconnect", func() bool { return v.Stats().SignalingReconnects >= 1 })
 	if v.Signaling().State() != signaling.StateOpen {
 		t.Errorf("signaling state %s", v.Signaling().State())

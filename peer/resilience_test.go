@@ -2,11 +2,8 @@ package peer_test
 
 import (
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/tcpproxy"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/peer"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
@@ -127,64 +125,12 @@ func TestReconnectICEServerEndToEnd(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards TCP connections to target. cut drops them all, and
-// while refusing, new connections are closed at once (the fault: a network
-// that is down).
-type tcpProxy struct {
-	l        net.Listener
-	refusing atomic.Bool
-	mu       sync.Mutex
-	conns    []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{l: l}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if p.refusing.Load() {
-				c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // viaProxy routes a viewer's signaling connection through a new proxy,
 // with quick reconnects.
-func viaProxy(t *testing.T, p **tcpProxy) func(*signaling.Config) {
+func viaProxy(t *testing.T, p **tcpproxy.Proxy) func(*signaling.Config) {
 	return func(c *signaling.Config) {
-		*p = startProxy(t, strings.TrimPrefix(c.ChannelEndpoint, "ws://"))
-		c.ChannelEndpoint = "ws://" + (*p).l.Addr().String()
+		*p = tcpproxy.Start(t, strings.TrimPrefix(c.ChannelEndpoint, "ws://"))
+		c.ChannelEndpoint = "ws://" + (*p).Addr()
 		c.ReconnectBaseDelay = 10 * time.Millisecond
 		c.ReconnectMaxDelay = 100 * time.Millisecond
 	}
@@ -198,7 +144,7 @@ func viaProxy(t *testing.T, p **tcpProxy) func(*signaling.Config) {
 func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 	srv := startService(t)
 	m1 := startMaster(t, srv, "down", nil)
-	var p *tcpProxy
+	var p *tcpproxy.Proxy
 	v := newViewer(t, srv, "down", "down-viewer", func(c *peer.ViewerConfig) {
 		c.Signaling = viaProxy(t, &p)
 		c.NoAudio = true
@@ -220,8 +166,8 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 	firstFrame(t, v)
 
 	// The network to the signaling service goes down.
-	p.refusing.Store(true)
-	p.cut()
+	p.Refuse(true)
+	p.Cut()
 	waitFor(t, "the viewer's signaling reconnecting", func() bool {
 		return v.Signaling().State() == signaling.StateReconnecting
 	})
@@ -245,7 +191,7 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 	joined := make(chan string, 4)
 	m2.OnViewerJoined(func(id string) { joined <- id })
 	start := v.Stats().Frames
-	p.refusing.Store(false)
+	p.Refuse(false)
 
 	select {
 	case id := <-joined:
