@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +19,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
 
-// Role is the role a client takes on a signaling channel. Its values equal
-// signaling.Role's, so signaling.Role(r.Role) converts it.
-type Role string
+// Role is the role a client takes on a signaling channel; it is the same
+// type as signaling.Role.
+type Role = wire.Role
 
 // The two roles of a single-master channel.
 const (
-	RoleMaster Role = "MASTER"
-	RoleViewer Role = "VIEWER"
+	RoleMaster = wire.RoleMaster
+	RoleViewer = wire.RoleViewer
 )
 
 // Defaults, after the official C SDK.
@@ -46,13 +47,7 @@ const (
 	// MaxClockSkew is the clock difference the service tolerates. When the
 	// Date header of a response is further than this from the local clock,
 	// the difference becomes the clock offset.
-	MaxClockSkew = 5 * time.Minute
-)
-
-var (
-	namePattern     = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
-	clientIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
-	arnPattern      = regexp.MustCompile(`^arn:[a-z0-9-]+:kinesisvideo:([a-z0-9-]*):([0-9]*):channel/([a-zA-Z0-9_.-]{1,256})/([0-9]+)$`)
+	MaxClockSkew = wire.MaxClockSkew
 )
 
 // Options are the per-call choices of Resolve.
@@ -458,20 +453,22 @@ func validate(channel string, role Role, opts Options, region string) error {
 		return fmt.Errorf("%w: role %q: want %q or %q", ErrInvalidArgument, role, RoleMaster, RoleViewer)
 	}
 	if strings.HasPrefix(channel, "arn:") {
-		m := arnPattern.FindStringSubmatch(channel)
-		if m == nil {
-			return fmt.Errorf("%w: channel ARN %q: want arn:<partition>:kinesisvideo:<region>:<account>:channel/<name>/<creation time>", ErrInvalidArgument, channel)
+		a, err := wire.ParseChannelARN(channel)
+		if err != nil {
+			return fmt.Errorf("%w: channel ARN %w", ErrInvalidArgument, err)
 		}
-		if m[1] != region {
-			return fmt.Errorf("%w: channel ARN %q is in region %q but the aws.Config's region is %q", ErrInvalidArgument, channel, m[1], region)
+		if a.Region != region {
+			return fmt.Errorf("%w: channel ARN %q is in region %q but the aws.Config's region is %q", ErrInvalidArgument, channel, a.Region, region)
 		}
-	} else if !namePattern.MatchString(channel) {
-		return fmt.Errorf("%w: channel name %q: want 1 to 256 of [a-zA-Z0-9_.-] (or a channel ARN)", ErrInvalidArgument, channel)
+	} else if !wire.ValidName(channel) {
+		return fmt.Errorf("%w: channel name %q: want %s (or a channel ARN)", ErrInvalidArgument, channel, wire.NameRule)
 	}
-	if opts.ClientID != "" && (!clientIDPattern.MatchString(opts.ClientID) || strings.HasPrefix(opts.ClientID, "AWS_")) {
-		return fmt.Errorf("%w: Options.ClientID %q: want 1 to 256 of [a-zA-Z0-9_.-], not starting with AWS_", ErrInvalidArgument, opts.ClientID)
+	if opts.ClientID != "" {
+		if err := wire.CheckClientID(opts.ClientID); err != nil {
+			return fmt.Errorf("%w: Options.ClientID: %w", ErrInvalidArgument, err)
+		}
 	}
-	if ttl := opts.MessageTTL; ttl != 0 && (ttl < 5*time.Second || ttl > 120*time.Second || ttl%time.Second != 0) {
+	if ttl := opts.MessageTTL; ttl != 0 && (ttl < wire.MinMessageTTL || ttl > wire.MaxMessageTTL || ttl%time.Second != 0) {
 		return fmt.Errorf("%w: Options.MessageTTL %v: want 0 or 5s..120s in whole seconds", ErrInvalidArgument, ttl)
 	}
 	if s := opts.STUNURL; s != "" && !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,11 +28,6 @@ const (
 )
 
 const maxBody = 1 << 20
-
-var (
-	namePattern = wire.IDPattern
-	arnPattern  = regexp.MustCompile(`^arn:[a-z\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z_]+/[a-zA-Z0-9_.-]+/[0-9]+$`)
-)
 
 // apiError is an error with its HTTP status and AWS error code.
 type apiError struct {
@@ -208,8 +202,8 @@ func validName(field, name string) error {
 	if name == "" {
 		return invalidArg("%s is required", field)
 	}
-	if !namePattern.MatchString(name) {
-		return invalidArg("%s %q must match [a-zA-Z0-9_.-]{1,256}", field, name)
+	if !wire.ValidName(name) {
+		return invalidArg("%s %q: want %s", field, name, wire.NameRule)
 	}
 	return nil
 }
@@ -218,8 +212,11 @@ func validARN(field, arn string) error {
 	if arn == "" {
 		return invalidArg("%s is required", field)
 	}
-	if len(arn) > 1024 || !arnPattern.MatchString(arn) {
-		return invalidArg("%s %q is not a channel ARN (arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<creation epoch ms>)", field, arn)
+	if len(arn) > 1024 {
+		return invalidArg("%s is %d characters, more than 1024", field, len(arn))
+	}
+	if _, err := wire.ParseARN(arn); err != nil {
+		return invalidArg("%s %v", field, err)
 	}
 	return nil
 }
@@ -374,7 +371,7 @@ func (s *Server) apiList(_ context.Context, _ *http.Request, body []byte) (any, 
 	after := ""
 	if in.NextToken != nil && *in.NextToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
-		if err != nil || !namePattern.Match(b) {
+		if err != nil || !wire.ValidName(string(b)) {
 			return nil, invalidArg("NextToken is not a token returned by ListSignalingChannels")
 		}
 		after = string(b)
@@ -384,8 +381,8 @@ func (s *Server) apiList(_ context.Context, _ *http.Request, body []byte) (any, 
 		if c.ComparisonOperator != "" && c.ComparisonOperator != "BEGINS_WITH" {
 			return nil, invalidArg("ChannelNameCondition.ComparisonOperator %q is not supported; use BEGINS_WITH", c.ComparisonOperator)
 		}
-		if c.ComparisonValue != "" && !namePattern.MatchString(c.ComparisonValue) {
-			return nil, invalidArg("ChannelNameCondition.ComparisonValue %q must match [a-zA-Z0-9_.-]{1,256}", c.ComparisonValue)
+		if c.ComparisonValue != "" && !wire.ValidName(c.ComparisonValue) {
+			return nil, invalidArg("ChannelNameCondition.ComparisonValue %q: want %s", c.ComparisonValue, wire.NameRule)
 		}
 		prefix = c.ComparisonValue
 	}
@@ -639,11 +636,8 @@ func (s *Server) apiIceConfig(ctx context.Context, _ *http.Request, body []byte)
 }
 
 func validClientID(id string) error {
-	if !wire.IDPattern.MatchString(id) {
-		return invalidArg("ClientId %q must match [a-zA-Z0-9_.-]{1,256}", id)
-	}
-	if strings.HasPrefix(id, "AWS_") {
-		return invalidArg("ClientId %q must not start with AWS_", id)
+	if err := wire.CheckClientID(id); err != nil {
+		return invalidArg("%v", err)
 	}
 	return nil
 }

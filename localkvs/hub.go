@@ -655,7 +655,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	if old != nil {
 		s.log.Debug("localkvs: connection replaced", "channel", arn, "role", c.role(), "clientId", id)
-		old.close(closeNormal, "replaced by a newer connection with the same role and ClientId")
+		old.close(wire.CloseReplaced, "replaced by a newer connection with the same role and ClientId")
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // any Origin: browsers on other origins connect too
@@ -713,7 +713,7 @@ func (c *wsConn) handle(data []byte) {
 		c.s.log.Info("localkvs: malformed frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "err", err)
 		return
 	}
-	if m.CorrelationID != "" && !wire.IDPattern.MatchString(m.CorrelationID) {
+	if m.CorrelationID != "" && !wire.ValidName(m.CorrelationID) {
 		c.s.log.Info("localkvs: frame with invalid correlationId dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 		return
 	}
@@ -741,8 +741,8 @@ func (c *wsConn) handle(data []byte) {
 			c.fail(&m, codeInvalidArgument, "recipientClientId is required in a message from the master")
 			return
 		}
-		if !wire.IDPattern.MatchString(m.RecipientClientID) {
-			c.fail(&m, codeInvalidArgument, "recipientClientId must match [a-zA-Z0-9_.-]{1,256}")
+		if !wire.ValidName(m.RecipientClientID) {
+			c.fail(&m, codeInvalidArgument, "recipientClientId: want "+wire.NameRule)
 			return
 		}
 	}
@@ -800,8 +800,8 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
 		return nil, err
 	}
-	if err := validClientID(in.SenderClientId); err != nil {
-		return nil, invalidArg("SenderClientId %q must match [a-zA-Z0-9_.-]{1,256} and not start with AWS_", in.SenderClientId)
+	if err := wire.CheckClientID(in.SenderClientId); err != nil {
+		return nil, invalidArg("SenderClientId: %v", err)
 	}
 	if in.MessagePayload == "" {
 		return nil, invalidArg("MessagePayload is required")

@@ -104,7 +104,7 @@ func TestLimitOneMasterPerChannel(t *testing.T) {
 	arn := mustCreate(t, srv, "masters")
 	m1 := dial(t, srv, arn, "")
 	m2 := dial(t, srv, arn, "")
-	if code, _ := waitClosed(t, m1); code != websocket.StatusNormalClosure {
+	if code, _ := waitClosed(t, m1); code != wire.CloseReplaced {
 		t.Fatalf("old master closed with %v", code)
 	}
 	v := dial(t, srv, arn, "v")
@@ -148,7 +148,7 @@ func TestLimitViewerReconnectReplaces(t *testing.T) {
 	old := dial(t, srv, arn, "same")
 	// At the limit, a reconnect with the same ClientId still gets in and replaces the old one.
 	nw := dial(t, srv, arn, "same")
-	if code, _ := waitClosed(t, old); code != websocket.StatusNormalClosure {
+	if code, _ := waitClosed(t, old); code != wire.CloseReplaced {
 		t.Fatalf("old connection closed with %v", code)
 	}
 	p := ice(t, "c")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,7 +107,7 @@ func (c ChannelConfig) newSignaling(res *channel.Resolved, clientID string, log 
 
 // openError classifies a failed signaling Open.
 func openError(err error) error {
-	if errors.Is(err, signaling.ErrHandshake) && strings.Contains(err.Error(), "ClientLimitExceeded") {
+	if he := (*signaling.HandshakeError)(nil); errors.As(err, &he) && he.ClientLimitExceeded() {
 		return fmt.Errorf("%w: %w", ErrClientLimitExceeded, err)
 	}
 	return fmt.Errorf("%w: %w", ErrSignaling, err)

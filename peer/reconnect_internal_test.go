@@ -131,26 +131,3 @@ func TestSignalingDropKeepsSession(t *testing.T) {
 	default:
 	}
 }
-
-// TestJitter: the automatic re-offer's delay stays within the exponential
-// bound, and the bound doubles up to the cap.
-func TestJitter(t *testing.T) {
-	base, maxDelay := 500*time.Millisecond, 10*time.Second
-	for attempt, bound := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second,
-		8 * time.Second, 10 * time.Second, 10 * time.Second} {
-		var top time.Duration
-		for range 2000 {
-			d := jitter(base, maxDelay, attempt)
-			if d < 0 || d > bound {
-				t.Fatalf("attempt %d: delay %v outside [0, %v]", attempt, d, bound)
-			}
-			top = max(top, d)
-		}
-		if top < bound/2 { // 2000 draws: all in the lower half has odds 2^-2000
-			t.Errorf("attempt %d: largest of 2000 delays %v, want near %v", attempt, top, bound)
-		}
-	}
-	if d := jitter(base, maxDelay, 1000); d < 0 || d > maxDelay {
-		t.Errorf("attempt 1000: delay %v", d)
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/backoff"
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
@@ -197,8 +197,8 @@ func NewViewer(ctx context.Context, cfg ViewerConfig) (*Viewer, error) {
 		_, _ = rand.Read(b[:])
 		id = "viewer-" + hex.EncodeToString(b[:])
 	}
-	if !wire.IDPattern.MatchString(id) || len(id) >= 4 && id[:4] == "AWS_" {
-		return nil, fmt.Errorf("%w: ViewerConfig.ClientID %q must match [a-zA-Z0-9_.-]{1,256} and not start with AWS_", ErrInvalidConfig, id)
+	if err := wire.CheckClientID(id); err != nil {
+		return nil, fmt.Errorf("%w: ViewerConfig.ClientID: %w", ErrInvalidConfig, err)
 	}
 	if cfg.NoVideo && cfg.NoAudio && cfg.NoDataChannel && cfg.Video == nil && cfg.Audio == nil {
 		return nil, fmt.Errorf("%w: ViewerConfig asks for no video, no audio and no data channel: nothing to negotiate", ErrInvalidConfig)
@@ -447,7 +447,7 @@ func (v *Viewer) lost(s *viewerSession, reason error) {
 		return
 	}
 	s.lost = true
-	delay := jitter(v.cfg.ReofferBaseDelay, v.cfg.ReofferMaxDelay, v.attempt)
+	delay := backoff.FullJitter(v.cfg.ReofferBaseDelay, v.cfg.ReofferMaxDelay, v.attempt)
 	v.attempt++
 	ctx := v.ctx
 	v.mu.Unlock()
@@ -510,21 +510,6 @@ func (v *Viewer) watchAnswer(s *viewerSession) {
 			}
 		}
 	})
-}
-
-// jitter returns a random delay in [0, min(maxDelay, base*2^attempt)]
-// (exponential backoff with full jitter).
-func jitter(base, maxDelay time.Duration, attempt int) time.Duration {
-	d := maxDelay
-	if attempt < 30 {
-		if b := base << attempt; b > 0 && b < maxDelay {
-			d = b
-		}
-	}
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(mrand.Int64N(int64(d) + 1))
 }
 
 // offer makes a new peer connection (closing the old one) and sends its

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/backoff"
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
@@ -450,7 +450,7 @@ func (c *Client) reconnect(ctx context.Context, cause error) (*websocket.Conn, e
 		if c.cfg.MaxReconnectAttempts > 0 && attempt >= c.cfg.MaxReconnectAttempts {
 			return nil, fmt.Errorf("%w (%d attempts): %w", ErrReconnectFailed, attempt, cause)
 		}
-		delay := backoff(c.cfg.ReconnectBaseDelay, c.cfg.ReconnectMaxDelay, attempt)
+		delay := backoff.FullJitter(c.cfg.ReconnectBaseDelay, c.cfg.ReconnectMaxDelay, attempt)
 		c.log.Info("signaling: reconnecting", "attempt", attempt+1, "delay", delay, "cause", cause)
 		c.emitReconnecting(attempt+1, delay, cause)
 		t := time.NewTimer(delay)
@@ -470,20 +470,6 @@ func (c *Client) reconnect(ctx context.Context, cause error) (*websocket.Conn, e
 		c.log.Warn("signaling: reconnect attempt failed", "attempt", attempt+1, "err", err)
 		cause = err
 	}
-}
-
-// backoff returns a full-jitter delay: uniform in [0, min(max, base*2^attempt)].
-func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
-	ceiling := maxDelay
-	if attempt < 62 {
-		if d := base << attempt; d > 0 && d < maxDelay && d>>attempt == base {
-			ceiling = d
-		}
-	}
-	if ceiling <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
 // dial presigns a fresh URL (fresh time and credentials) and connects.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -16,14 +15,15 @@ import (
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
 
-// Role is the role a client takes on a signaling channel.
-type Role string
+// Role is the role a client takes on a signaling channel: RoleMaster or
+// RoleViewer. channel.Role is the same type.
+type Role = wire.Role
 
 const (
 	// RoleMaster is the single peer that viewers connect to (a camera, a bot).
-	RoleMaster Role = "MASTER"
+	RoleMaster = wire.RoleMaster
 	// RoleViewer is one of up to 10 peers that connect to the master.
-	RoleViewer Role = "VIEWER"
+	RoleViewer = wire.RoleViewer
 )
 
 // Defaults applied by [New] to zero fields of [Config].
@@ -143,8 +143,6 @@ var (
 	ErrInvalidReconnectLimit = errors.New("signaling: Config.MaxReconnectAttempts must not be negative")
 )
 
-var channelARNPattern = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:kinesisvideo:[a-z0-9-]+:[0-9]{12}:channel/[a-zA-Z0-9_.-]{1,256}/[0-9]+$`)
-
 // validate checks cfg and returns a copy with defaults applied.
 func (cfg Config) validate() (Config, error) {
 	switch cfg.Role {
@@ -157,8 +155,8 @@ func (cfg Config) validate() (Config, error) {
 	if cfg.ChannelARN == "" {
 		return cfg, ErrMissingChannelARN
 	}
-	if !channelARNPattern.MatchString(cfg.ChannelARN) {
-		return cfg, fmt.Errorf("%w: got %q", ErrInvalidChannelARN, cfg.ChannelARN)
+	if _, err := wire.ParseChannelARN(cfg.ChannelARN); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidChannelARN, err)
 	}
 	if cfg.ChannelEndpoint == "" {
 		return cfg, ErrMissingEndpoint
@@ -177,7 +175,7 @@ func (cfg Config) validate() (Config, error) {
 		if cfg.ClientID == "" {
 			return cfg, ErrMissingClientID
 		}
-		if !wire.IDPattern.MatchString(cfg.ClientID) {
+		if !wire.ValidName(cfg.ClientID) {
 			return cfg, fmt.Errorf("%w: got %q", ErrInvalidClientID, cfg.ClientID)
 		}
 		if strings.HasPrefix(cfg.ClientID, "AWS_") {

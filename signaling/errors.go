@@ -12,7 +12,54 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
+
+// HandshakeError is the error Open (and a reconnect attempt) returns when
+// the service answers the WebSocket handshake with an HTTP status other
+// than 101. Test for it with errors.As; it also matches errors.Is with
+// ErrAccessDenied (HTTP 401 and 403) or ErrHandshake (any other status).
+// Its fields never hold the presigned URL, signature or token.
+type HandshakeError struct {
+	// StatusCode is the HTTP status of the refusal (400, 403, 404, ...).
+	StatusCode int
+	// ErrorType is the service's x-amzn-ErrorType without its ":" suffix,
+	// such as "ClientLimitExceededException"; "" when the header is absent.
+	ErrorType string
+	// Message is the "message" of the JSON body (or a short plain body),
+	// cut to 200 bytes; "" when there is none.
+	Message string
+}
+
+// Error names the status, the error type and the message.
+func (e *HandshakeError) Error() string {
+	s := fmt.Sprintf("%s: HTTP %d %s", e.sentinel().Error(), e.StatusCode, http.StatusText(e.StatusCode))
+	if e.ErrorType != "" {
+		s += " " + e.ErrorType
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Unwrap returns ErrAccessDenied for HTTP 401 and 403, else ErrHandshake.
+func (e *HandshakeError) Unwrap() error { return e.sentinel() }
+
+// ClientLimitExceeded reports whether the service refused the connection
+// because a channel limit was reached (too many viewers, or too many
+// connects a second): x-amzn-ErrorType ClientLimitExceededException.
+func (e *HandshakeError) ClientLimitExceeded() bool {
+	return e.ErrorType == "ClientLimitExceededException"
+}
+
+func (e *HandshakeError) sentinel() error {
+	if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
+		return ErrAccessDenied
+	}
+	return ErrHandshake
+}
 
 // safeError carries a message scrubbed of the presigned URL. It unwraps to
 // the package sentinel and to causes that cannot hold the URL (context
@@ -42,18 +89,11 @@ func redact(s, signed string) string {
 // cause without the presigned URL.
 func dialError(err error, resp *http.Response, signed string) error {
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-		sentinel := ErrHandshake
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			sentinel = ErrAccessDenied
+		return &HandshakeError{
+			StatusCode: resp.StatusCode,
+			ErrorType:  strings.SplitN(resp.Header.Get("x-amzn-ErrorType"), ":", 2)[0],
+			Message:    redact(bodyMessage(resp), signed),
 		}
-		detail := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if t := resp.Header.Get("x-amzn-ErrorType"); t != "" {
-			detail += " " + strings.SplitN(t, ":", 2)[0]
-		}
-		if msg := bodyMessage(resp); msg != "" {
-			detail += ": " + msg
-		}
-		return &safeError{msg: sentinel.Error() + ": " + redact(detail, signed), causes: []error{sentinel}}
 	}
 	causes := []error{ErrDial}
 	msg := redact(err.Error(), signed)
@@ -98,12 +138,9 @@ func truncate(s string) string {
 	return s
 }
 
-// isReplaced reports whether the service closed the connection because a
-// newer connection with the same identity took over (see ErrReplaced).
+// isReplaced reports whether the service closed the connection with
+// wire.CloseReplaced: a newer connection with the same identity took over
+// (see ErrReplaced).
 func isReplaced(err error) bool {
-	var ce websocket.CloseError
-	if !errors.As(err, &ce) {
-		return false
-	}
-	return strings.Contains(strings.ToLower(ce.Reason), "replaced")
+	return websocket.CloseStatus(err) == wire.CloseReplaced
 }

@@ -1,9 +1,7 @@
 package signaling
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,10 +79,10 @@ func (c *Client) send(action string, payload any, opts []SendOption) error {
 	if c.cfg.Role == RoleViewer && o.recipient != "" {
 		return fmt.Errorf("%w: got %q", ErrRecipientForViewer, o.recipient)
 	}
-	if o.correlation != "" && !wire.IDPattern.MatchString(o.correlation) {
+	if o.correlation != "" && !wire.ValidName(o.correlation) {
 		return fmt.Errorf("%w: got %q", ErrInvalidCorrelationID, o.correlation)
 	}
-	p, err := encodePayload(payload)
+	p, err := wire.EncodePayload(payload)
 	if err != nil {
 		return fmt.Errorf("signaling: encoding the %s payload: %w", action, err)
 	}
@@ -110,16 +108,4 @@ func (c *Client) send(action string, payload any, opts []SendOption) error {
 	}
 	c.log.Debug("signaling: sent", "action", action, "recipient", o.recipient, "correlationId", o.correlation)
 	return nil
-}
-
-// encodePayload returns the standard base64 of the JSON of v, written as
-// JavaScript's JSON.stringify writes it: no HTML escaping of <, > and &.
-func encodePayload(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }

@@ -282,8 +282,8 @@ func validID(field, v string) error {
 	if v == "" {
 		return fmt.Errorf("%w: %s is required", ErrInvalidRequest, field)
 	}
-	if !wire.IDPattern.MatchString(v) {
-		return fmt.Errorf("%w: %s %q must match [a-zA-Z0-9_.-]{1,256}", ErrInvalidRequest, field, v)
+	if !wire.ValidName(v) {
+		return fmt.Errorf("%w: %s %q: want %s", ErrInvalidRequest, field, v, wire.NameRule)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
 // Package wire holds the JSON frames of the KVS signaling WebSocket
-// (PROTOCOL.md section 4), shared by the client (package signaling) and the
+// (docs/protocol.md), shared by the client (package signaling) and the
 // local service (package localkvs), which must not import each other.
 package wire

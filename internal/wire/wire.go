@@ -1,10 +1,10 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
 )
 
 // Actions a client sends, and message types the service sends.
@@ -16,9 +16,6 @@ const (
 	GoAway             = "GO_AWAY"
 	ReconnectICEServer = "RECONNECT_ICE_SERVER"
 )
-
-// MaxPayload is the largest base64 message payload the service accepts, in bytes.
-const MaxPayload = 10 * 1024
 
 // ClientMessage is a frame from a client to the service. encoding/json
 // matches keys case-insensitively, so the C SDK's PascalCase keys
@@ -47,16 +44,17 @@ type Status struct {
 	Description   string `json:"description,omitempty"`
 }
 
-// IDPattern is the pattern of client ids, correlation ids and channel names.
-var IDPattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
-
-// EncodePayload returns the standard padded base64 of the JSON of v.
+// EncodePayload returns the standard padded base64 of the JSON of v, written
+// as JavaScript's JSON.stringify writes it (no HTML escaping of <, > and &),
+// so that what the Go client sends is byte for byte what the JS SDK sends.
 func EncodePayload(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	return base64.StdEncoding.EncodeToString(b), nil
+	return base64.StdEncoding.EncodeToString(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }
 
 // DecodePayload decodes a base64 payload holding JSON into v.

@@ -1,13 +1,14 @@
-package signaling
+package backoff
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
 
-// TestBackoffFullJitter: the delay of attempt n is uniform in
+// TestFullJitter: the delay of attempt n is uniform in
 // [0, min(max, base*2^n)]: never above the ceiling, spread over it.
-func TestBackoffFullJitter(t *testing.T) {
+func TestFullJitter(t *testing.T) {
 	base, maxDelay := 100*time.Millisecond, 10*time.Second
 	for attempt, ceiling := range []time.Duration{
 		100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
@@ -15,7 +16,7 @@ func TestBackoffFullJitter(t *testing.T) {
 	} {
 		var lo, hi time.Duration = ceiling, 0
 		for range 2000 {
-			d := backoff(base, maxDelay, attempt)
+			d := FullJitter(base, maxDelay, attempt)
 			if d < 0 || d > ceiling {
 				t.Fatalf("attempt %d: delay %v outside [0, %v]", attempt, d, ceiling)
 			}
@@ -29,11 +30,23 @@ func TestBackoffFullJitter(t *testing.T) {
 	}
 	// Huge attempt numbers do not overflow.
 	for _, attempt := range []int{62, 63, 64, 1000} {
-		if d := backoff(base, maxDelay, attempt); d < 0 || d > maxDelay {
+		if d := FullJitter(base, maxDelay, attempt); d < 0 || d > maxDelay {
 			t.Fatalf("attempt %d: delay %v", attempt, d)
 		}
 	}
-	if d := backoff(0, 0, 3); d != 0 {
+	if d := FullJitter(0, 0, 3); d != 0 {
 		t.Fatalf("zero delays: %v", d)
 	}
+}
+
+func ExampleCeiling() {
+	for attempt := range 5 {
+		fmt.Println(Ceiling(100*time.Millisecond, time.Second, attempt))
+	}
+	// Output:
+	// 100ms
+	// 200ms
+	// 400ms
+	// 800ms
+	// 1s
 }
