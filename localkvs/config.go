@@ -23,7 +23,7 @@ const (
 	DefaultRegion = "us-west-2"
 )
 
-// Default limits: the real service's values (PROTOCOL.md section 5).
+// Default limits: the real service's values (docs/protocol.md, "Limits").
 const (
 	DefaultMaxViewers            = 10
 	DefaultIdleTimeout           = 10 * time.Minute
@@ -121,7 +121,7 @@ type TURNConfig struct {
 	Bandwidth int
 }
 
-// Limits are the service limits of PROTOCOL.md section 5. A zero field takes
+// Limits are the service limits of docs/protocol.md, "Limits". A zero field takes
 // the real service's value. For the rates, a negative value disables the limit.
 type Limits struct {
 	// MaxViewers is the number of viewers connected per channel (10).

@@ -25,7 +25,7 @@
 //
 // # Behaviour and limits
 //
-// The service enforces the limits of the real one (PROTOCOL.md section 5),
+// The service enforces the limits of the real one (docs/protocol.md, "Limits"),
 // each settable in [Limits]:
 //
 //   - one master per channel: a new master connection replaces the old one,

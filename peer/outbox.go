@@ -11,7 +11,7 @@ import (
 )
 
 // The service drops messages sent faster than 5 SDP offers/answers and 20
-// ICE candidates a second per connection (PROTOCOL.md section 5). A master
+// ICE candidates a second per connection (docs/protocol.md, "Limits"). A master
 // answering 10 viewers at once would pass both, so its messages are paced
 // a little under those rates.
 const (

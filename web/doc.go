@@ -29,7 +29,7 @@
 // one machine) and logLevel.
 //
 // The browser speaks KVS signaling itself (static/js/signaling.js): the
-// frames of PROTOCOL.md section 4 over the browser's WebSocket, early ICE
+// frames of docs/protocol.md ("Frames") over the browser's WebSocket, early ICE
 // candidates held per sender until that sender's SDP, GO_AWAY and
 // RECONNECT_ICE_SERVER answered by reconnecting with a freshly signed URL,
 // and sends paced under the service's rates (5 SDP and 20 ICE messages per

@@ -1,7 +1,7 @@
 // signaling.js: a small KVS WebRTC signaling client for the browser.
 //
-// It speaks the KVS signaling WebSocket protocol directly (PROTOCOL.md
-// section 4): frames {action, messagePayload (base64 of JSON),
+// It speaks the KVS signaling WebSocket protocol directly (docs/protocol.md,
+// "Frames"): frames {action, messagePayload (base64 of JSON),
 // recipientClientId?, correlationId?} go out; frames {messageType,
 // messagePayload, senderClientId?, statusResponse?} come in.
 //
@@ -17,7 +17,7 @@ const ACTIONS = {
 // The key under which candidates from the master (no senderClientId) are buffered.
 const MASTER_KEY = '\u0000master';
 
-// Send rates kept a little under the service limits (PROTOCOL.md section 5:
+// Send rates kept a little under the service limits (docs/protocol.md, "Limits":
 // 5 SDP and 20 ICE messages per second per connection), so that a burst of
 // candidates is paced instead of refused with ClientLimitExceededException.
 const RATES = { SDP: { rate: 4.5, burst: 4 }, ICE: { rate: 18, burst: 15 } };
