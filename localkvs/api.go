@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
@@ -118,7 +119,7 @@ func (s *Server) apiHandlers() map[string]apiHandler {
 		"/tagresource":                   s.apiTag,
 		"/untagresource":                 s.apiUntag,
 		"/listtagsforresource":           s.apiListTags,
-		"/v1/get-ice-server-config":      s.apiIceConfig,
+		"/v1/get-ice-server-config":      s.apiICEConfig,
 		"/v1/send-alexa-offer-to-master": s.apiAlexaOffer,
 		"/_admin/reconnect-ice-server":   s.apiReconnectICE,
 	}
@@ -225,8 +226,9 @@ func validTTL(t *int) (int, error) {
 	if t == nil {
 		return DefaultMessageTTLSeconds, nil
 	}
-	if *t < 5 || *t > 120 {
-		return 0, invalidArg("SingleMasterConfiguration.MessageTtlSeconds %d must be between 5 and 120", *t)
+	lo, hi := int(wire.MinMessageTTL/time.Second), int(wire.MaxMessageTTL/time.Second)
+	if *t < lo || *t > hi {
+		return 0, invalidArg("SingleMasterConfiguration.MessageTtlSeconds %d must be between %d and %d", *t, lo, hi)
 	}
 	return *t, nil
 }
@@ -597,10 +599,10 @@ type iceServer struct {
 	Uris     []string `json:"Uris"`
 	Username string   `json:"Username,omitempty"`
 	Password string   `json:"Password,omitempty"`
-	Ttl      int      `json:"Ttl,omitempty"`
+	TTL      int      `json:"Ttl,omitempty"`
 }
 
-func (s *Server) apiIceConfig(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+func (s *Server) apiICEConfig(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in struct{ ChannelARN, ClientId, Service, Username string }
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -620,9 +622,9 @@ func (s *Server) apiIceConfig(ctx context.Context, _ *http.Request, body []byte)
 		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
 	}
 	rm := s.room(in.ChannelARN)
-	if !rm.allowIceConfig() {
+	if !rm.allowICEConfig() {
 		return nil, &apiError{http.StatusBadRequest, codeClientLimit,
-			fmt.Sprintf("GetIceServerConfig is limited to %g calls per second per channel", s.limits.IceConfigPerSecond),
+			fmt.Sprintf("GetIceServerConfig is limited to %g calls per second per channel", s.limits.ICEConfigPerSecond),
 			ErrLimitExceeded}
 	}
 	list, err := s.iceServers(ctx, iceRequest{ChannelARN: in.ChannelARN, ClientID: in.ClientId, Username: in.Username})

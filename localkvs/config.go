@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
 
 // The documented development key pair. A server whose Config.Credentials is
@@ -23,23 +25,24 @@ const (
 	DefaultRegion = "us-west-2"
 )
 
-// Default limits: the real service's values (docs/protocol.md, "Limits").
+// Default limits: the real service's values (docs/protocol.md, "Limits"),
+// as package internal/wire records them for the client and the service.
 const (
-	DefaultMaxViewers            = 10
-	DefaultIdleTimeout           = 10 * time.Minute
-	DefaultMaxConnectionDuration = time.Hour
-	DefaultGoAwayLead            = time.Minute
-	DefaultConnectsPerSecond     = 3
-	DefaultSDPPerSecond          = 5
-	DefaultICEPerSecond          = 20
-	DefaultMaxPayload            = 10240
-	DefaultIceConfigPerSecond    = 5
+	DefaultMaxViewers            = wire.MaxViewers
+	DefaultIdleTimeout           = wire.IdleTimeout
+	DefaultMaxConnectionDuration = wire.MaxConnectionDuration
+	DefaultGoAwayLead            = wire.GoAwayLead
+	DefaultConnectsPerSecond     = wire.ConnectsPerSecond
+	DefaultSDPPerSecond          = wire.SDPPerSecond
+	DefaultICEPerSecond          = wire.ICEPerSecond
+	DefaultMaxPayload            = wire.MaxPayload
+	DefaultICEConfigPerSecond    = wire.ICEConfigPerSecond
 	// DefaultMessageTTLSeconds is the MessageTtlSeconds of a channel created
 	// without one.
-	DefaultMessageTTLSeconds = 60
+	DefaultMessageTTLSeconds = int(wire.DefaultMessageTTL / time.Second)
 	// DefaultTURNTTL is the lifetime of TURN credentials (the Ttl of
 	// GetIceServerConfig), fixed at 300 s by the real service.
-	DefaultTURNTTL = 300 * time.Second
+	DefaultTURNTTL = wire.ICETTL
 	// DefaultTURNAllocations is the number of TURN allocations per channel.
 	DefaultTURNAllocations = 50
 )
@@ -141,8 +144,8 @@ type Limits struct {
 	ICEPerSecond float64
 	// MaxPayload is the largest base64 message payload in bytes (10240).
 	MaxPayload int
-	// IceConfigPerSecond is the GetIceServerConfig rate per channel (5).
-	IceConfigPerSecond float64
+	// ICEConfigPerSecond is the GetIceServerConfig rate per channel (5).
+	ICEConfigPerSecond float64
 	// MaxChannels is the number of signaling channels in the region (10,000
 	// in us-east-1 and us-west-2, 5,000 elsewhere); CreateSignalingChannel
 	// beyond it fails with AccountChannelLimitExceededException.
@@ -175,8 +178,8 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPayload == 0 {
 		l.MaxPayload = DefaultMaxPayload
 	}
-	if l.IceConfigPerSecond == 0 {
-		l.IceConfigPerSecond = DefaultIceConfigPerSecond
+	if l.ICEConfigPerSecond == 0 {
+		l.ICEConfigPerSecond = DefaultICEConfigPerSecond
 	}
 	return l
 }

@@ -41,8 +41,8 @@ func TestGetIceServerConfig(t *testing.T) {
 	}
 }
 
-func TestLimitIceConfigPerSecond(t *testing.T) {
-	srv := start(t, localkvs.Config{Limits: localkvs.Limits{IceConfigPerSecond: 1}})
+func TestLimitICEConfigPerSecond(t *testing.T) {
+	srv := start(t, localkvs.Config{Limits: localkvs.Limits{ICEConfigPerSecond: 1}})
 	arn := mustCreate(t, srv, "ice-rate")
 	limited := false
 	for range 5 {

@@ -30,7 +30,7 @@ const waitTimeout = 15 * time.Second
 
 // fastLimits lifts the connect rate so tests can open many connections.
 func fastLimits() localkvs.Limits {
-	return localkvs.Limits{ConnectsPerSecond: -1, SDPPerSecond: -1, ICEPerSecond: -1, IceConfigPerSecond: -1}
+	return localkvs.Limits{ConnectsPerSecond: -1, SDPPerSecond: -1, ICEPerSecond: -1, ICEConfigPerSecond: -1}
 }
 
 func start(t *testing.T, cfg localkvs.Config) *localkvs.Server {

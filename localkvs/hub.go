@@ -125,7 +125,7 @@ func (s *Server) roomFor(c *channelRec) *room {
 		viewers:  map[string]*wsConn{},
 		reserved: map[string]int{},
 		connects: newBucket(s.limits.ConnectsPerSecond),
-		iceCfg:   newBucket(s.limits.IceConfigPerSecond),
+		iceCfg:   newBucket(s.limits.ICEConfigPerSecond),
 		toViewer: map[string][]pending{},
 		waiters:  map[string]chan string{},
 	}
@@ -177,7 +177,7 @@ func (rm *room) setTTL(seconds int) {
 	rm.mu.Unlock()
 }
 
-func (rm *room) allowIceConfig() bool {
+func (rm *room) allowICEConfig() bool {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	return rm.iceCfg.allow(time.Now())

@@ -300,7 +300,7 @@ func (s *Server) turnICEServers(_ context.Context, req iceRequest) ([]iceServer,
 		return []iceServer{}, nil
 	}
 	user, pass := t.credentials(req.ChannelARN, time.Now().Add(t.ttl))
-	return []iceServer{{Uris: t.uris(), Username: user, Password: pass, Ttl: int(t.ttl / time.Second)}}, nil
+	return []iceServer{{Uris: t.uris(), Username: user, Password: pass, TTL: int(t.ttl / time.Second)}}, nil
 }
 
 // TURNAddr returns the UDP address of the embedded TURN/STUN server (its

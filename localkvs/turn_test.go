@@ -26,7 +26,7 @@ type iceServerJSON struct {
 	Uris     []string
 	Username string
 	Password string
-	Ttl      int
+	TTL      int `json:"Ttl"`
 }
 
 // iceConfig calls get-ice-server-config for arn.
@@ -102,8 +102,8 @@ func TestTURNConfigShape(t *testing.T) {
 		t.Fatalf("IceServerList has %d servers, want 1: %+v", len(list), list)
 	}
 	s := list[0]
-	if s.Ttl != 300 {
-		t.Errorf("Ttl %d, want 300", s.Ttl)
+	if s.TTL != 300 {
+		t.Errorf("Ttl %d, want 300", s.TTL)
 	}
 	port := strconv.Itoa(srv.TURNAddr().(*net.UDPAddr).Port)
 	want := []string{"turn:127.0.0.1:" + port + "?transport=udp"}
@@ -138,8 +138,8 @@ func TestTURNConfigShape(t *testing.T) {
 	after = time.Now().Unix()
 	exp, _, _ = strings.Cut(s2.Username, ":")
 	e, _ = strconv.ParseInt(exp, 10, 64)
-	if s2.Ttl != 42 || e < before+42 || e > after+42 {
-		t.Errorf("TTL 42s: Ttl %d, expiry %d, want 42 and %d..%d", s2.Ttl, e, before+42, after+42)
+	if s2.TTL != 42 || e < before+42 || e > after+42 {
+		t.Errorf("TTL 42s: Ttl %d, expiry %d, want 42 and %d..%d", s2.TTL, e, before+42, after+42)
 	}
 	if len(s2.Uris) != 1 || !strings.HasSuffix(s2.Uris[0], "?transport=udp") {
 		t.Errorf("DisableTCP: Uris %q, want only the UDP one", s2.Uris)

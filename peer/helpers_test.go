@@ -31,7 +31,7 @@ func ctxT(t *testing.T) context.Context {
 // at once; everything else is the real service's limits.
 func startService(t *testing.T) *localkvs.Server {
 	t.Helper()
-	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, IceConfigPerSecond: -1}}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("localkvs.Start: %v", err)
 	}

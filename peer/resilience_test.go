@@ -221,7 +221,7 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 // still gets through to it.
 func TestGoAway(t *testing.T) {
 	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{
-		ConnectsPerSecond: -1, IceConfigPerSecond: -1,
+		ConnectsPerSecond: -1, ICEConfigPerSecond: -1,
 		// GO_AWAY 1.5 s after each connect; the cut 3 s later.
 		MaxConnectionDuration: 4500 * time.Millisecond, GoAwayLead: 3 * time.Second,
 	}}, "127.0.0.1:0")

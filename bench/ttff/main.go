@@ -68,7 +68,7 @@ func main() {
 		return
 	}
 
-	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, IceConfigPerSecond: -1}}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1}}, "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
