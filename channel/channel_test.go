@@ -22,6 +22,7 @@ import (
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/signaling"
 )
 
 const testTimeout = 20 * time.Second
@@ -155,7 +156,7 @@ func createChannel(t *testing.T, srv *localkvs.Server, name string) string {
 // checkNoAWSHost fails when a local resolution points anywhere at AWS.
 func checkNoAWSHost(t *testing.T, res *channel.Resolved) {
 	t.Helper()
-	for _, s := range res.ICEServers {
+	for _, s := range res.ICEServers() {
 		for _, u := range s.URLs {
 			if strings.Contains(u, "amazonaws") || strings.Contains(u, "api.aws") {
 				t.Errorf("ICE server %q points at AWS while the endpoints are local", u)
@@ -174,27 +175,27 @@ func TestResolveByNameAndARN(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve by name: %v", err)
 	}
-	if res.ChannelARN != arn || res.ChannelName != "by-name-and-arn" || res.Role != channel.RoleMaster || res.Region != srv.Region() {
+	if res.ChannelARN() != arn || res.ChannelName() != "by-name-and-arn" || res.Role() != channel.RoleMaster || res.Region() != srv.Region() {
 		t.Errorf("got ARN %q name %q role %q region %q; want %q by-name-and-arn MASTER %q",
-			res.ChannelARN, res.ChannelName, res.Role, res.Region, arn, srv.Region())
+			res.ChannelARN(), res.ChannelName(), res.Role(), res.Region(), arn, srv.Region())
 	}
-	if res.WSSEndpoint != srv.WSSEndpoint() || res.HTTPSEndpoint != srv.URL() {
-		t.Errorf("endpoints WSS %q HTTPS %q, want %q and %q", res.WSSEndpoint, res.HTTPSEndpoint, srv.WSSEndpoint(), srv.URL())
+	if res.WSSEndpoint() != srv.WSSEndpoint() || res.HTTPSEndpoint() != srv.URL() {
+		t.Errorf("endpoints WSS %q HTTPS %q, want %q and %q", res.WSSEndpoint(), res.HTTPSEndpoint(), srv.WSSEndpoint(), srv.URL())
 	}
-	if res.WebRTCEndpoint != "" {
-		t.Errorf("WebRTCEndpoint %q without Options.WebRTCEndpoint", res.WebRTCEndpoint)
+	if res.WebRTCEndpoint() != "" {
+		t.Errorf("WebRTCEndpoint %q without Options.WebRTCEndpoint", res.WebRTCEndpoint())
 	}
-	if !res.Insecure() {
-		t.Errorf("Insecure() = false for %q", res.WSSEndpoint)
+	if !res.SignalingConfig().AllowInsecureEndpoint {
+		t.Errorf("SignalingConfig().AllowInsecureEndpoint = false for %q", res.WSSEndpoint())
 	}
-	if res.Credentials == nil || res.HTTPClient == nil {
-		t.Errorf("Credentials %v, HTTPClient %v: want both set", res.Credentials, res.HTTPClient)
+	if res.Credentials() == nil || res.HTTPClient() == nil {
+		t.Errorf("Credentials %v, HTTPClient %v: want both set", res.Credentials(), res.HTTPClient())
 	}
-	if res.ClockOffset != 0 {
-		t.Errorf("ClockOffset %v with a correct clock", res.ClockOffset)
+	if res.ClockOffset() != 0 {
+		t.Errorf("ClockOffset %v with a correct clock", res.ClockOffset())
 	}
-	if res.Timings.EndpointsCached || res.Timings.Describe <= 0 || res.Timings.Endpoint <= 0 || res.Timings.ICEConfig <= 0 || res.Timings.Create != 0 {
-		t.Errorf("Timings %+v: want Describe, Endpoint, ICEConfig measured and no Create", res.Timings)
+	if res.Timings().EndpointsCached || res.Timings().Describe <= 0 || res.Timings().Endpoint <= 0 || res.Timings().ICEConfig <= 0 || res.Timings().Create != 0 {
+		t.Errorf("Timings %+v: want Describe, Endpoint, ICEConfig measured and no Create", res.Timings())
 	}
 	if got := r.ControlPlaneEndpoint(); got != srv.URL() {
 		t.Errorf("ControlPlaneEndpoint() = %q, want %q (AWS_ENDPOINT_URL)", got, srv.URL())
@@ -205,11 +206,60 @@ func TestResolveByNameAndARN(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve by ARN: %v", err)
 	}
-	if v.ChannelARN != arn || v.ChannelName != "by-name-and-arn" || v.Role != channel.RoleViewer || v.ClientID != "viewer-1" {
-		t.Errorf("by ARN: got ARN %q name %q role %q client %q", v.ChannelARN, v.ChannelName, v.Role, v.ClientID)
+	if v.ChannelARN() != arn || v.ChannelName() != "by-name-and-arn" || v.Role() != channel.RoleViewer || v.ClientID() != "viewer-1" {
+		t.Errorf("by ARN: got ARN %q name %q role %q client %q", v.ChannelARN(), v.ChannelName(), v.Role(), v.ClientID())
 	}
-	if v.WebRTCEndpoint != srv.URL() {
-		t.Errorf("WebRTCEndpoint %q, want %q", v.WebRTCEndpoint, srv.URL())
+	if v.WebRTCEndpoint() != srv.URL() {
+		t.Errorf("WebRTCEndpoint %q, want %q", v.WebRTCEndpoint(), srv.URL())
+	}
+}
+
+// openSignaling opens and closes a signaling client made from
+// res.SignalingConfig() against the real service.
+func openSignaling(t *testing.T, res *channel.Resolved) {
+	t.Helper()
+	c, err := signaling.New(res.SignalingConfig())
+	if err != nil {
+		t.Fatalf("signaling.New(SignalingConfig()): %v", err)
+	}
+	if err := c.Open(ctx(t)); err != nil {
+		t.Fatalf("Open with SignalingConfig(): %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestSignalingConfig: the signaling.Config a Resolved implies, for a
+// master (no client id, even with one given for GetIceServerConfig) and a
+// viewer, opens on the real service.
+func TestSignalingConfig(t *testing.T) {
+	srv := startServer(t, false)
+	cfg := loadConfig(t, srv)
+	arn := createChannel(t, srv, "signaling-config")
+	r := newResolver(t, cfg, channel.ResolverOptions{})
+
+	for _, c := range []struct {
+		role             channel.Role
+		clientID, wantID string
+	}{
+		{channel.RoleMaster, "ice-only-id", ""},
+		{channel.RoleViewer, "viewer-1", "viewer-1"},
+	} {
+		res, err := r.Resolve(ctx(t), "signaling-config", c.role, channel.Options{ClientID: c.clientID})
+		if err != nil {
+			t.Fatalf("Resolve %s: %v", c.role, err)
+		}
+		sc := res.SignalingConfig()
+		if sc.Role != c.role || sc.ChannelARN != arn || sc.ChannelEndpoint != srv.WSSEndpoint() || sc.Region != srv.Region() || sc.ClientID != c.wantID {
+			t.Errorf("%s: SignalingConfig Role %q ARN %q endpoint %q region %q client %q; want %q %q %q %q %q",
+				c.role, sc.Role, sc.ChannelARN, sc.ChannelEndpoint, sc.Region, sc.ClientID, c.role, arn, srv.WSSEndpoint(), srv.Region(), c.wantID)
+		}
+		if sc.Credentials == nil || sc.HTTPClient != res.HTTPClient() || sc.SystemClockOffset != res.ClockOffset() || !sc.AllowInsecureEndpoint {
+			t.Errorf("%s: SignalingConfig credentials %v, HTTP client %p (want %p), offset %v (want %v), AllowInsecureEndpoint %v (want true for %q)",
+				c.role, sc.Credentials, sc.HTTPClient, res.HTTPClient(), sc.SystemClockOffset, res.ClockOffset(), sc.AllowInsecureEndpoint, sc.ChannelEndpoint)
+		}
+		openSignaling(t, res)
 	}
 }
 
@@ -226,15 +276,15 @@ func TestResolveTLSWithCABundle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve over TLS: %v", err)
 	}
-	if res.WSSEndpoint != srv.WSSEndpoint() || !strings.HasPrefix(res.WSSEndpoint, "wss://") || res.HTTPSEndpoint != srv.URL() {
-		t.Errorf("endpoints WSS %q HTTPS %q", res.WSSEndpoint, res.HTTPSEndpoint)
+	if res.WSSEndpoint() != srv.WSSEndpoint() || !strings.HasPrefix(res.WSSEndpoint(), "wss://") || res.HTTPSEndpoint() != srv.URL() {
+		t.Errorf("endpoints WSS %q HTTPS %q", res.WSSEndpoint(), res.HTTPSEndpoint())
 	}
-	if res.Insecure() {
-		t.Error("Insecure() = true for a wss:// endpoint")
+	if res.SignalingConfig().AllowInsecureEndpoint {
+		t.Error("SignalingConfig().AllowInsecureEndpoint = true for a wss:// endpoint")
 	}
 	// Resolved.HTTPClient trusts the AWS_CA_BUNDLE CA, the default client does not.
 	req, _ := http.NewRequestWithContext(ctx(t), http.MethodGet, srv.URL()+"/", nil)
-	resp, err := res.HTTPClient.Do(req)
+	resp, err := res.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("Resolved.HTTPClient GET %s: %v", srv.URL(), err)
 	}
@@ -244,6 +294,11 @@ func TestResolveTLSWithCABundle(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("a client without the CA bundle reached the local TLS server: the test proves nothing")
 	}
+	// The signaling client dials wss:// with the same CA.
+	if sc := res.SignalingConfig(); sc.AllowInsecureEndpoint || sc.HTTPClient != res.HTTPClient() {
+		t.Errorf("SignalingConfig: AllowInsecureEndpoint %v for %q, HTTPClient %p (want %p)", sc.AllowInsecureEndpoint, sc.ChannelEndpoint, sc.HTTPClient, res.HTTPClient())
+	}
+	openSignaling(t, res)
 	if tc := channel.TLSConfig(cfg); tc == nil || tc.RootCAs == nil {
 		t.Errorf("TLSConfig(cfg) = %v: want the AWS_CA_BUNDLE roots", tc)
 	}
@@ -275,8 +330,8 @@ func TestServiceSpecificEndpointEnv(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	if res.WSSEndpoint != srv.WSSEndpoint() {
-		t.Errorf("WSSEndpoint %q", res.WSSEndpoint)
+	if res.WSSEndpoint() != srv.WSSEndpoint() {
+		t.Errorf("WSSEndpoint %q", res.WSSEndpoint())
 	}
 	checkNoAWSHost(t, res)
 }
@@ -291,11 +346,11 @@ func TestCreateIfMissing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve with CreateIfMissing: %v", err)
 	}
-	if res.ChannelName != "made-on-demand" || !strings.Contains(res.ChannelARN, ":channel/made-on-demand/") {
-		t.Errorf("created channel: name %q ARN %q", res.ChannelName, res.ChannelARN)
+	if res.ChannelName() != "made-on-demand" || !strings.Contains(res.ChannelARN(), ":channel/made-on-demand/") {
+		t.Errorf("created channel: name %q ARN %q", res.ChannelName(), res.ChannelARN())
 	}
-	if res.Timings.Create <= 0 {
-		t.Errorf("Timings.Create = %v after a create", res.Timings.Create)
+	if res.Timings().Create <= 0 {
+		t.Errorf("Timings.Create = %v after a create", res.Timings().Create)
 	}
 	cnt.expect(t, "create", map[string]int{pCreate: 1, pDescribe: 2, pEndpoint: 1, pICE: 1})
 
@@ -303,8 +358,8 @@ func TestCreateIfMissing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("describing the created channel: %v", err)
 	}
-	if got := aws.ToString(out.ChannelInfo.ChannelARN); got != res.ChannelARN {
-		t.Errorf("described ARN %q, resolved %q", got, res.ChannelARN)
+	if got := aws.ToString(out.ChannelInfo.ChannelARN); got != res.ChannelARN() {
+		t.Errorf("described ARN %q, resolved %q", got, res.ChannelARN())
 	}
 	if smc := out.ChannelInfo.SingleMasterConfiguration; smc == nil || aws.ToInt32(smc.MessageTtlSeconds) != 30 {
 		t.Errorf("MessageTtlSeconds %v, want 30", smc)
@@ -315,8 +370,8 @@ func TestCreateIfMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res2.ChannelARN != res.ChannelARN || res2.Timings.Create != 0 {
-		t.Errorf("second resolve: ARN %q (want %q), Create %v", res2.ChannelARN, res.ChannelARN, res2.Timings.Create)
+	if res2.ChannelARN() != res.ChannelARN() || res2.Timings().Create != 0 {
+		t.Errorf("second resolve: ARN %q (want %q), Create %v", res2.ChannelARN(), res.ChannelARN(), res2.Timings().Create)
 	}
 	cnt.expect(t, "second resolve", map[string]int{pCreate: 1})
 }
@@ -449,10 +504,10 @@ func TestEndpointCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	cnt.expect(t, "second (cached)", map[string]int{pDescribe: 1, pEndpoint: 1, pICE: 1})
-	if !second.Timings.EndpointsCached || !second.Timings.ICECached || second.Timings.Describe != 0 || second.Timings.ICEConfig != 0 {
-		t.Errorf("second Timings %+v: want both cached, no call timed", second.Timings)
+	if !second.Timings().EndpointsCached || !second.Timings().ICECached || second.Timings().Describe != 0 || second.Timings().ICEConfig != 0 {
+		t.Errorf("second Timings %+v: want both cached, no call timed", second.Timings())
 	}
-	if second.ChannelARN != first.ChannelARN || second.WSSEndpoint != first.WSSEndpoint || !second.ICEServersExpire.Equal(first.ICEServersExpire) {
+	if second.ChannelARN() != first.ChannelARN() || second.WSSEndpoint() != first.WSSEndpoint() || !second.ICEServersExpire().Equal(first.ICEServersExpire()) {
 		t.Errorf("cached result differs: %+v vs %+v", second, first)
 	}
 
@@ -474,7 +529,7 @@ func TestEndpointCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.Timings.EndpointsCached {
+	if third.Timings().EndpointsCached {
 		t.Error("EndpointsCached after Invalidate")
 	}
 	cnt.expect(t, "after Invalidate", map[string]int{pDescribe: 4, pEndpoint: 4})
@@ -521,7 +576,7 @@ func TestFileCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Timings.EndpointsCached || res.ChannelARN != arn || res.WSSEndpoint != srv.WSSEndpoint() {
+	if !res.Timings().EndpointsCached || res.ChannelARN() != arn || res.WSSEndpoint() != srv.WSSEndpoint() {
 		t.Errorf("from file: %+v", res)
 	}
 	cnt.expect(t, "second resolver", map[string]int{pDescribe: 1, pEndpoint: 1, pICE: 2})
@@ -533,7 +588,7 @@ func TestFileCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Timings.EndpointsCached {
+	if res.Timings().EndpointsCached {
 		t.Error("an entry older than EndpointTTL was used")
 	}
 	cnt.expect(t, "stale file", map[string]int{pDescribe: 2, pEndpoint: 2})
@@ -564,7 +619,7 @@ func TestICETTLRefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left := res.ICEServersExpire.Sub(clk.now())
+	left := res.ICEServersExpire().Sub(clk.now())
 	if left <= 0 || left > 10*time.Second {
 		t.Fatalf("ICEServersExpire in %v, want within (0, 10s] (TTL 300 s minus grace 290 s)", left)
 	}
@@ -578,11 +633,11 @@ func TestICETTLRefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Timings.ICECached || !again.Timings.EndpointsCached {
-		t.Errorf("after expiry Timings %+v: want fresh ICE, cached endpoints", again.Timings)
+	if again.Timings().ICECached || !again.Timings().EndpointsCached {
+		t.Errorf("after expiry Timings %+v: want fresh ICE, cached endpoints", again.Timings())
 	}
-	if !again.ICEServersExpire.After(res.ICEServersExpire) {
-		t.Errorf("expiry not moved: %v then %v", res.ICEServersExpire, again.ICEServersExpire)
+	if !again.ICEServersExpire().After(res.ICEServersExpire()) {
+		t.Errorf("expiry not moved: %v then %v", res.ICEServersExpire(), again.ICEServersExpire())
 	}
 	cnt.expect(t, "after expiry", map[string]int{pICE: 2, pDescribe: 1})
 
@@ -628,8 +683,8 @@ func TestClockSkew(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve with a fast clock: %v", err)
 	}
-	if !near(res.ClockOffset, -time.Hour) || !near(r.ClockOffset(), -time.Hour) {
-		t.Errorf("ClockOffset %v (resolver %v), want about -1h", res.ClockOffset, r.ClockOffset())
+	if !near(res.ClockOffset(), -time.Hour) || !near(r.ClockOffset(), -time.Hour) {
+		t.Errorf("ClockOffset %v (resolver %v), want about -1h", res.ClockOffset(), r.ClockOffset())
 	}
 	cnt.expect(t, "fast clock", map[string]int{pICE: 1})
 
@@ -640,8 +695,8 @@ func TestClockSkew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ClockOffset != 0 {
-		t.Errorf("ClockOffset %v for a 2 min skew, want 0", res.ClockOffset)
+	if res.ClockOffset() != 0 {
+		t.Errorf("ClockOffset %v for a 2 min skew, want 0", res.ClockOffset())
 	}
 
 	// Local clock one hour slow and endpoints from the cache file:
@@ -659,14 +714,14 @@ func TestClockSkew(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve with a slow clock: %v", err)
 	}
-	if !res.Timings.EndpointsCached {
+	if !res.Timings().EndpointsCached {
 		t.Fatal("endpoints not from the cache file: the retry path is not exercised")
 	}
 	if got := cnt.get(pICE) - before; got != 2 {
 		t.Errorf("%d GetIceServerConfig calls, want 2 (refused, then retried)", got)
 	}
-	if !near(res.ClockOffset, time.Hour) {
-		t.Errorf("ClockOffset %v, want about +1h", res.ClockOffset)
+	if !near(res.ClockOffset(), time.Hour) {
+		t.Errorf("ClockOffset %v, want about +1h", res.ClockOffset())
 	}
 }
 
@@ -685,8 +740,8 @@ func TestLocalSTUNChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.ICEServers) == 0 || res.ICEServers[0].URLs[0] != "stun:127.0.0.1:3478" {
-		t.Fatalf("ICEServers %+v: want the STUNURL override first", res.ICEServers)
+	if len(res.ICEServers()) == 0 || res.ICEServers()[0].URLs[0] != "stun:127.0.0.1:3478" {
+		t.Fatalf("ICEServers %+v: want the STUNURL override first", res.ICEServers())
 	}
 	cfgSTUN := res.WebRTCConfiguration(channel.STUNOnly)
 	if len(cfgSTUN.ICEServers) != 1 || cfgSTUN.ICEServers[0].URLs[0] != "stun:127.0.0.1:3478" {

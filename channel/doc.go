@@ -26,11 +26,11 @@
 // (AWS_CA_BUNDLE, ca_bundle, config.WithCustomCABundle) is applied by
 // LoadDefaultConfig to awsCfg.HTTPClient; [HTTPClient] and [TLSConfig]
 // reuse it for the HTTPS data plane and the WSS dial, and
-// Resolved.HTTPClient carries it to the signaling client.
+// [Resolved.HTTPClient] carries it to the signaling client.
 //
 // With an endpoint override whose HTTPS endpoint is not an AWS host, no AWS
 // STUN hostname is used: STUN comes from the service's own ICE config (see
-// Resolved.ICEServers). Options.STUNURL overrides the choice.
+// [Resolved.ICEServers]). Options.STUNURL overrides the choice.
 //
 // # Clock skew
 //
@@ -39,12 +39,13 @@
 // (5 minutes, the service's tolerance) the difference becomes the clock
 // offset, as in the C SDK: GetIceServerConfig is signed with it (and a
 // request refused for its signature time is retried once with it), and
-// Resolved.ClockOffset hands it to signaling.Config.SystemClockOffset.
+// [Resolved.ClockOffset] hands it to signaling.Config.SystemClockOffset.
 //
 // # Handing over to the signaling client and pion
 //
-// The package does not import package signaling; a [Resolved] holds plain
-// fields that map one to one onto signaling.Config (see [Resolved]), and
+// [Resolved.SignalingConfig] gives the signaling.Config of the channel and
+// role (endpoint, ARN, region, credentials, clock offset, the HTTP client
+// with the custom CA, ws:// allowed for a local service without TLS), and
 // [Resolved.WebRTCConfiguration] gives the webrtc.Configuration for the NAT
 // traversal modes of the official test page ([STUNAndTURN], [TURNOnly],
 // [STUNOnly], [NATTraversalDisabled]).

@@ -4,16 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/signaling"
 )
 
-// Resolve a channel on the local KVS-compatible service, creating it, and
-// get what the signaling client and the peer connection need.
+// Resolve a channel on the local KVS-compatible service, creating it, then
+// open its signaling client and get the peer connection's configuration.
 func ExampleResolver_Resolve() {
 	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
 	if err != nil {
@@ -45,17 +47,27 @@ func ExampleResolver_Resolve() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// signaling.Config{Role: signaling.Role(res.Role), ChannelARN: res.ChannelARN,
-	//	ChannelEndpoint: res.WSSEndpoint, Region: res.Region, ClientID: res.ClientID,
-	//	Credentials: res.Credentials, SystemClockOffset: res.ClockOffset,
-	//	HTTPClient: res.HTTPClient, AllowInsecureEndpoint: res.Insecure()}
-	fmt.Println(res.ChannelName, res.Role, res.ClientID)
-	fmt.Println(res.WSSEndpoint == srv.WSSEndpoint(), res.Insecure())
+	fmt.Println(res.ChannelName(), res.Role(), res.ClientID())
+
+	// The signaling client of the channel, with a setting of our own.
+	cfg := res.SignalingConfig()
+	cfg.DialTimeout = 3 * time.Second
+	client, err := signaling.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Open(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	fmt.Println(cfg.ChannelEndpoint == srv.WSSEndpoint(), cfg.AllowInsecureEndpoint, client.State())
+
+	// The peer connection's configuration, relayed through TURN only.
 	pc := res.WebRTCConfiguration(channel.TURNOnly)
 	fmt.Println(pc.ICETransportPolicy)
 	// Output:
 	// front-door VIEWER viewer-1
-	// true true
+	// true true open
 	// relay
 }
 

@@ -5,12 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
-	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
 )
@@ -32,48 +30,6 @@ func TestSTUNURL(t *testing.T) {
 		if got := channel.STUNURL(c.region, c.fips, c.dualStack); got != c.want {
 			t.Errorf("STUNURL(%q, fips=%v, dualStack=%v) = %q, want %q", c.region, c.fips, c.dualStack, got, c.want)
 		}
-	}
-}
-
-func TestNATTraversalModes(t *testing.T) {
-	stun := webrtc.ICEServer{URLs: []string{"stun:stun.kinesisvideo.us-west-2.amazonaws.com:443"}}
-	turn1 := webrtc.ICEServer{
-		URLs:     []string{"turn:1.2.3.4:443?transport=udp", "turns:host-1:443?transport=tcp"},
-		Username: "u1", Credential: "p1", CredentialType: webrtc.ICECredentialTypePassword,
-	}
-	turn2 := webrtc.ICEServer{
-		URLs:     []string{"turn:5.6.7.8:443?transport=udp"},
-		Username: "u2", Credential: "p2", CredentialType: webrtc.ICECredentialTypePassword,
-	}
-	res := &channel.Resolved{ICEServers: []webrtc.ICEServer{stun, turn1, turn2}}
-	for _, c := range []struct {
-		mode   channel.NATTraversal
-		want   []webrtc.ICEServer
-		policy webrtc.ICETransportPolicy
-	}{
-		{channel.STUNAndTURN, []webrtc.ICEServer{stun, turn1, turn2}, webrtc.ICETransportPolicyAll},
-		{channel.TURNOnly, []webrtc.ICEServer{turn1, turn2}, webrtc.ICETransportPolicyRelay},
-		{channel.STUNOnly, []webrtc.ICEServer{stun}, webrtc.ICETransportPolicyAll},
-		{channel.NATTraversalDisabled, nil, webrtc.ICETransportPolicyAll},
-	} {
-		got := res.WebRTCConfiguration(c.mode)
-		if !reflect.DeepEqual(got.ICEServers, c.want) || got.ICETransportPolicy != c.policy {
-			t.Errorf("%v: servers %+v policy %v; want %+v policy %v", c.mode, got.ICEServers, got.ICETransportPolicy, c.want, c.policy)
-		}
-	}
-	// The returned configuration is a copy.
-	got := res.WebRTCConfiguration(channel.STUNAndTURN)
-	got.ICEServers[0].URLs[0] = "changed"
-	if res.ICEServers[0].URLs[0] == "changed" {
-		t.Error("WebRTCConfiguration shares the URL slices of Resolved.ICEServers")
-	}
-	// A server listing STUN and TURN URLs together is split by mode.
-	mixed := &channel.Resolved{ICEServers: []webrtc.ICEServer{{URLs: []string{"stun:a:1", "turn:a:1"}, Username: "u", Credential: "p"}}}
-	if s := mixed.WebRTCConfiguration(channel.TURNOnly).ICEServers; len(s) != 1 || !reflect.DeepEqual(s[0].URLs, []string{"turn:a:1"}) || s[0].Username != "u" {
-		t.Errorf("TURNOnly of a mixed server: %+v", s)
-	}
-	if s := mixed.WebRTCConfiguration(channel.STUNOnly).ICEServers; len(s) != 1 || !reflect.DeepEqual(s[0].URLs, []string{"stun:a:1"}) {
-		t.Errorf("STUNOnly of a mixed server: %+v", s)
 	}
 }
 

@@ -265,16 +265,16 @@ func (r *Resolver) Resolve(ctx context.Context, channel string, role Role, opts 
 		return nil, err
 	}
 	res := &Resolved{
-		ChannelARN:     e.ChannelARN,
-		ChannelName:    e.ChannelName,
-		Role:           role,
-		Region:         r.awsCfg.Region,
-		ClientID:       opts.ClientID,
-		WSSEndpoint:    e.WSSEndpoint,
-		HTTPSEndpoint:  e.HTTPSEndpoint,
-		WebRTCEndpoint: e.WebRTCEndpoint,
-		Credentials:    r.awsCfg.Credentials,
-		HTTPClient:     r.httpClient,
+		channelARN:     e.ChannelARN,
+		channelName:    e.ChannelName,
+		role:           role,
+		region:         r.awsCfg.Region,
+		clientID:       opts.ClientID,
+		wssEndpoint:    e.WSSEndpoint,
+		httpsEndpoint:  e.HTTPSEndpoint,
+		webrtcEndpoint: e.WebRTCEndpoint,
+		credentials:    r.awsCfg.Credentials,
+		httpClient:     r.httpClient,
 		resolver:       r,
 	}
 	switch {
@@ -290,13 +290,11 @@ func (r *Resolver) Resolve(ctx context.Context, channel string, role Role, opts 
 		return nil, err
 	}
 	t.ICEConfig, t.ICECached = d, cached
-	res.ICEServers = orderServers(res.stunURL, ice.servers, res.derive)
-	res.ICEServersExpire = ice.expire
-	res.ClockOffset = r.ClockOffset()
 	t.Total = time.Since(start)
-	res.Timings = t
-	r.log().Debug("channel: resolved", "channel", res.ChannelName, "role", role,
-		"endpointsCached", t.EndpointsCached, "iceCached", t.ICECached, "total", t.Total, "clockOffset", res.ClockOffset)
+	res.timings = t
+	res.setICE(orderServers(res.stunURL, ice.servers, res.derive), ice.expire, d)
+	r.log().Debug("channel: resolved", "channel", res.channelName, "role", role,
+		"endpointsCached", t.EndpointsCached, "iceCached", t.ICECached, "total", t.Total, "clockOffset", res.clockOffset)
 	return res, nil
 }
 

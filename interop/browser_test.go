@@ -118,8 +118,8 @@ func (e browserEnv) pageConfigFor(t *testing.T, role channel.Role, clientID stri
 	if err != nil {
 		t.Fatalf("resolve %s for the page: %v", role, err)
 	}
-	if res.WSSEndpoint != e.srv.WSSEndpoint() {
-		t.Errorf("GetSignalingChannelEndpoint WSS %q, want %q", res.WSSEndpoint, e.srv.WSSEndpoint())
+	if res.WSSEndpoint() != e.srv.WSSEndpoint() {
+		t.Errorf("GetSignalingChannelEndpoint WSS %q, want %q", res.WSSEndpoint(), e.srv.WSSEndpoint())
 	}
 	var servers []iceServerJS
 	for _, s := range res.WebRTCConfiguration(nat).ICEServers {

@@ -54,8 +54,8 @@ type ChannelConfig struct {
 // resolve returns the channel resolved for role, and the time spent.
 func (c ChannelConfig) resolve(ctx context.Context, role channel.Role, clientID string, log *slog.Logger) (*channel.Resolved, error) {
 	if c.Resolved != nil {
-		if c.Resolved.Role != role {
-			return nil, fmt.Errorf("%w: ChannelConfig.Resolved is for role %s, want %s", ErrInvalidConfig, c.Resolved.Role, role)
+		if c.Resolved.Role() != role {
+			return nil, fmt.Errorf("%w: ChannelConfig.Resolved is for role %s, want %s", ErrInvalidConfig, c.Resolved.Role(), role)
 		}
 		return c.Resolved, nil
 	}
@@ -82,21 +82,11 @@ func (c ChannelConfig) resolve(ctx context.Context, role channel.Role, clientID 
 
 // newSignaling builds the signaling client for res.
 func (c ChannelConfig) newSignaling(res *channel.Resolved, clientID string, log *slog.Logger) (*signaling.Client, error) {
-	cfg := signaling.Config{
-		Role:                  signaling.Role(res.Role),
-		ChannelARN:            res.ChannelARN,
-		ChannelEndpoint:       res.WSSEndpoint,
-		Region:                res.Region,
-		ClientID:              clientID,
-		Credentials:           res.Credentials,
-		SystemClockOffset:     res.ClockOffset,
-		HTTPClient:            res.HTTPClient,
-		AllowInsecureEndpoint: res.Insecure(),
-		Logger:                log,
-	}
+	cfg := res.SignalingConfig()
+	cfg.ClientID, cfg.Logger = clientID, log
 	if c.Signaling != nil {
 		c.Signaling(&cfg)
-		cfg.Role, cfg.ChannelARN, cfg.ClientID = signaling.Role(res.Role), res.ChannelARN, clientID
+		cfg.Role, cfg.ChannelARN, cfg.ClientID = res.Role(), res.ChannelARN(), clientID
 	}
 	sc, err := signaling.New(cfg)
 	if err != nil {

@@ -155,8 +155,8 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 	m := &Master{
 		cfg: cfg, log: log, api: api, res: res, sc: sc,
 		timings: SignalingTimings{
-			Describe: res.Timings.Describe, Create: res.Timings.Create,
-			Endpoint: res.Timings.Endpoint, ICEConfig: res.Timings.ICEConfig,
+			Describe: res.Timings().Describe, Create: res.Timings().Create,
+			Endpoint: res.Timings().Endpoint, ICEConfig: res.Timings().ICEConfig,
 		},
 		sessions: map[string]*session{},
 	}
@@ -268,7 +268,7 @@ func (m *Master) Start(ctx context.Context) error {
 	m.mu.Unlock()
 
 	sendMedia(bctx, &m.tracker, m.log, m.cfg.Video, m.video, m.cfg.Audio, m.audio)
-	m.log.Info("peer: master started", "channel", m.res.ChannelARN)
+	m.log.Info("peer: master started", "channel", m.res.ChannelARN())
 	return nil
 }
 

@@ -83,7 +83,7 @@ func TestReconnectICEServerEndToEnd(t *testing.T) {
 	}
 
 	event := time.Now()
-	if err := srv.ReconnectICEServer(ctxT(t), m.Channel().ChannelARN); err != nil {
+	if err := srv.ReconnectICEServer(ctxT(t), m.Channel().ChannelARN()); err != nil {
 		t.Fatalf("ReconnectICEServer: %v", err)
 	}
 	select {

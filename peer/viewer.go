@@ -247,8 +247,8 @@ func NewViewer(ctx context.Context, cfg ViewerConfig) (*Viewer, error) {
 		firstFrame: make(chan struct{}),
 		changed:    make(chan struct{}),
 		timings: SignalingTimings{
-			Describe: res.Timings.Describe, Create: res.Timings.Create,
-			Endpoint: res.Timings.Endpoint, ICEConfig: res.Timings.ICEConfig,
+			Describe: res.Timings().Describe, Create: res.Timings().Create,
+			Endpoint: res.Timings().Endpoint, ICEConfig: res.Timings().ICEConfig,
 		},
 	}
 	if cfg.Video != nil {

@@ -49,12 +49,12 @@ func (s *Server) resolve(ctx context.Context, name string, role channel.Role, cl
 	if err != nil {
 		return resolution{}, err
 	}
-	t := r.Timings
+	t := r.Timings()
 	return resolution{
-		arn:    r.ChannelARN,
-		wss:    r.WSSEndpoint,
+		arn:    r.ChannelARN(),
+		wss:    r.WSSEndpoint(),
 		ice:    ice,
-		offset: r.ClockOffset,
+		offset: r.ClockOffset(),
 		timings: map[string]time.Duration{
 			"describeMs":  t.Describe,
 			"createMs":    t.Create,
@@ -71,5 +71,5 @@ func (s *Server) createChannel(ctx context.Context, name string) (arn string, cr
 	if err != nil {
 		return "", false, fmt.Errorf("web: create channel %q: %w", name, err)
 	}
-	return r.ChannelARN, r.Timings.Create > 0, nil
+	return r.ChannelARN(), r.Timings().Create > 0, nil
 }

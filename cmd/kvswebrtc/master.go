@@ -181,7 +181,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	res := m.Channel()
 	fmt.Fprintf(out, "master on %s (%s, NAT %s): sending %s (%s, looped) to up to %d viewers; Ctrl-C to stop\n",
-		res.ChannelARN, res.Region, mode, what, strings.Join(sending, " + "), *maxViewers)
+		res.ChannelARN(), res.Region(), mode, what, strings.Join(sending, " + "), *maxViewers)
 
 	var tick <-chan time.Time
 	if *statsEvery > 0 {

@@ -178,7 +178,7 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return peerErr(stderr, "viewer", err)
 	}
 	res := v.Channel()
-	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN, res.Region, mode))
+	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN(), res.Region(), mode))
 
 	ffDone := make(chan struct{})
 	go func() {
