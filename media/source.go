@@ -270,8 +270,9 @@ var (
 )
 
 // IsKeyframe reports whether data, one encoded sample of the given codec,
-// can be decoded on its own: a VP8 or VP9 key frame, or an H.264 access unit
-// holding an IDR slice or a sequence parameter set. Audio samples always
+// can be decoded on its own: a VP8 or VP9 key frame, an H.264 access unit
+// holding an IDR slice or a sequence parameter set, or an H.265 access unit
+// holding a random-access picture or its parameter sets. Audio samples always
 // are. For codecs it cannot inspect (AV1, say) it reports true, so that
 // nothing waits for a key frame it would never recognise.
 func IsKeyframe(mimeType string, data []byte) bool {
@@ -285,6 +286,17 @@ func IsKeyframe(mimeType string, data []byte) bool {
 		key := false
 		forEachNAL(data, func(nal []byte) {
 			if t := nal[0] & 0x1f; t == 5 || t == 7 {
+				key = true
+			}
+		})
+
+		return key
+	case strings.ToLower(webrtc.MimeTypeH265):
+		key := false
+		forEachNAL(data, func(nal []byte) {
+			// IRAP pictures (BLA, IDR, CRA: 16..21) and the VPS and SPS
+			// sent in front of them (32, 33).
+			if t := (nal[0] >> 1) & 0x3f; t >= 16 && t <= 21 || t == 32 || t == 33 {
 				key = true
 			}
 		})
