@@ -1,6 +1,6 @@
 // Package signaling is a client for the Amazon Kinesis Video Streams WebRTC
 // signaling service: the Go counterpart of the SignalingClient of the
-// official JavaScript SDK (amazon-kinesis-video-streams-webrtc 2.9), plus
+// official JavaScript SDK (amazon-kinesis-video-streams-webrtc 2.9.0), plus
 // automatic reconnection.
 //
 // A [Client] connects to one signaling channel as the master or as a viewer
