@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +19,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
-
-	"github.com/kvswebrtc/kvswebrtc/internal/wire"
+	"golang.org/x/time/rate"
 )
 
 // turnRealm is the realm the TURN server announces.
@@ -325,59 +323,6 @@ func (s *Server) TURNURLs() []string {
 	return t.uris()
 }
 
-var reconnectFrame = mustMarshal(wire.ServiceMessage{MessageType: wire.ReconnectICEServer})
-
-// ReconnectICEServer sends RECONNECT_ICE_SERVER to every connection of the
-// channel (its master and viewers), as the real service does when the TURN
-// servers in use are being retired: clients should fetch the ICE server
-// configuration again. Credentials already handed out stay valid until they
-// expire. Errors wrap ErrInvalidArgument (a malformed ARN), ErrNotFound or
-// ErrServerClosed.
-func (s *Server) ReconnectICEServer(ctx context.Context, channelARN string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	_, err := s.reconnectICE(channelARN)
-	return err
-}
-
-func (s *Server) reconnectICE(arn string) (int, error) {
-	if s.closed.Load() {
-		return 0, ErrServerClosed
-	}
-	if err := validARN("ChannelARN", arn); err != nil {
-		return 0, err
-	}
-	if _, ok := s.store.get("", arn); !ok {
-		return 0, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
-	}
-	rm := s.existingRoom(arn)
-	if rm == nil {
-		return 0, nil
-	}
-	conns := rm.connections()
-	for _, c := range conns {
-		c.send(reconnectFrame)
-	}
-	s.log.Debug("localkvs: RECONNECT_ICE_SERVER sent", "channel", arn, "connections", len(conns))
-	return len(conns), nil
-}
-
-// apiReconnectICE is POST /_admin/reconnect-ice-server {"ChannelARN": ...}:
-// ReconnectICEServer over HTTP, SigV4-authenticated like every API call. It
-// answers {"ChannelARN": ..., "Connections": n}.
-func (s *Server) apiReconnectICE(_ context.Context, _ *http.Request, body []byte) (any, error) {
-	var in struct{ ChannelARN string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	n, err := s.reconnectICE(in.ChannelARN)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ChannelARN": in.ChannelARN, "Connections": n}, nil
-}
-
 // trackListener is a TCP listener that closes the connections it accepted
 // when it is closed (pion/turn's Server.Close closes only the listener).
 type trackListener struct {
@@ -480,26 +425,21 @@ func (g *limitedRelay) AllocatePacketConn(conf turn.AllocateListenerConfig) (net
 		return c, a, err
 	}
 	bytesPerSec := float64(g.bps) / 8
-	return &limitedPacketConn{PacketConn: c, in: newBucket(bytesPerSec), out: newBucket(bytesPerSec)}, a, nil
+	return &limitedPacketConn{PacketConn: c, in: newLimiter(bytesPerSec), out: newLimiter(bytesPerSec)}, a, nil
 }
 
 // limitedPacketConn drops relayed packets beyond its byte buckets (one
 // second of burst each way).
 type limitedPacketConn struct {
 	net.PacketConn
-	mu      sync.Mutex
-	in, out bucket
+	in, out *rate.Limiter // bytes per second
 }
 
-func (c *limitedPacketConn) take(b *bucket, n int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return b.allowN(time.Now(), float64(n))
-}
+func (c *limitedPacketConn) take(b *rate.Limiter, n int) bool { return b.AllowN(time.Now(), n) }
 
 // WriteTo sends a packet from the client to a peer, or drops it past the cap.
 func (c *limitedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.take(&c.out, len(p)) {
+	if !c.take(c.out, len(p)) {
 		return len(p), nil // dropped, as a saturated link would
 	}
 	return c.PacketConn.WriteTo(p, addr)
@@ -510,7 +450,7 @@ func (c *limitedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *limitedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, a, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.take(&c.in, n) {
+		if err != nil || c.take(c.in, n) {
 			return n, a, err
 		}
 	}

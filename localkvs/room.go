@@ -1,0 +1,286 @@
+package localkvs
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
+)
+
+// maxPending is how many undelivered messages one recipient may have waiting.
+const maxPending = 100
+
+// pending is a message kept for an offline recipient.
+type pending struct {
+	frame   []byte
+	action  string
+	sender  string // "" for the master
+	expires time.Time
+}
+
+// room is the live state of one channel: its connections and the messages
+// waiting for offline recipients. Each room has its own lock; nothing on the
+// message path takes a server-wide lock.
+type room struct {
+	s   *Server
+	arn string
+
+	mu       sync.Mutex
+	ttl      time.Duration
+	master   *wsConn
+	viewers  map[string]*wsConn
+	reserved map[string]int // viewer ClientId -> upgrades in progress
+	seq      uint64         // admission counter: the newest admitted connection wins
+	connects *rate.Limiter  // connects per second to the channel
+	iceCfg   *rate.Limiter  // GetIceServerConfig calls per second
+	toMaster []pending
+	toViewer map[string][]pending
+	waiters  map[string]chan string // send-alexa-offer-to-master: sender id -> answer
+	deleted  bool
+}
+
+// roomFor returns the room of channel c, creating it.
+func (s *Server) roomFor(c *channelRec) *room {
+	if v, ok := s.rooms.Load(c.ARN); ok {
+		return v.(*room)
+	}
+	rm := &room{
+		s:        s,
+		arn:      c.ARN,
+		ttl:      time.Duration(c.TTL) * time.Second,
+		viewers:  map[string]*wsConn{},
+		reserved: map[string]int{},
+		connects: newLimiter(s.limits.ConnectsPerSecond),
+		iceCfg:   newLimiter(s.limits.ICEConfigPerSecond),
+		toViewer: map[string][]pending{},
+		waiters:  map[string]chan string{},
+	}
+	v, _ := s.rooms.LoadOrStore(c.ARN, rm)
+	return v.(*room)
+}
+
+// room returns the room of an existing channel ARN (creating the room).
+func (s *Server) room(arn string) *room {
+	if v, ok := s.rooms.Load(arn); ok {
+		return v.(*room)
+	}
+	c, ok := s.store.get("", arn)
+	if !ok {
+		c = &channelRec{ARN: arn, TTL: DefaultMessageTTLSeconds}
+	}
+	return s.roomFor(c)
+}
+
+func (s *Server) existingRoom(arn string) *room {
+	if v, ok := s.rooms.Load(arn); ok {
+		return v.(*room)
+	}
+	return nil
+}
+
+// deleteRoom closes every connection of a deleted channel.
+func (s *Server) deleteRoom(arn string) {
+	v, ok := s.rooms.LoadAndDelete(arn)
+	if !ok {
+		return
+	}
+	rm := v.(*room)
+	rm.mu.Lock()
+	rm.deleted = true
+	conns := rm.connectionsLocked()
+	rm.master = nil
+	rm.viewers = map[string]*wsConn{}
+	rm.toMaster, rm.toViewer = nil, map[string][]pending{}
+	rm.mu.Unlock()
+	for _, c := range conns {
+		c.close(closeNormal, "signaling channel deleted")
+	}
+}
+
+func (rm *room) setTTL(seconds int) {
+	rm.mu.Lock()
+	rm.ttl = time.Duration(seconds) * time.Second
+	rm.mu.Unlock()
+}
+
+func (rm *room) allowICEConfig() bool { return rm.iceCfg.AllowN(time.Now(), 1) }
+
+func (rm *room) connections() []*wsConn {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.connectionsLocked()
+}
+
+func (rm *room) connectionsLocked() []*wsConn {
+	out := make([]*wsConn, 0, len(rm.viewers)+1)
+	if rm.master != nil {
+		out = append(out, rm.master)
+	}
+	for _, v := range rm.viewers {
+		out = append(out, v)
+	}
+	return out
+}
+
+// admit applies the connect rate and, for a viewer, reserves a viewer slot
+// (a viewer reconnecting with a connected ClientId needs none: it replaces
+// the old connection). It returns a client-facing reason when refused.
+func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, reason string) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.deleted {
+		return 0, "the signaling channel was deleted"
+	}
+	if !rm.connects.AllowN(time.Now(), 1) {
+		return 0, fmt.Sprintf("connections to this channel are limited to %g per second", rm.s.limits.ConnectsPerSecond)
+	}
+	if isViewer {
+		_, again := rm.viewers[viewerID]
+		if rm.reserved[viewerID] > 0 {
+			again = true
+		}
+		if !again {
+			n := len(rm.viewers)
+			for id := range rm.reserved {
+				if _, ok := rm.viewers[id]; !ok {
+					n++
+				}
+			}
+			if n >= rm.s.limits.MaxViewers {
+				return 0, fmt.Sprintf("the channel already has the maximum of %d viewers connected", rm.s.limits.MaxViewers)
+			}
+		}
+		rm.reserved[viewerID]++
+	}
+	rm.seq++
+	return rm.seq, ""
+}
+
+func (rm *room) release(viewerID string) {
+	rm.mu.Lock()
+	rm.unreserveLocked(viewerID)
+	rm.mu.Unlock()
+}
+
+func (rm *room) unreserveLocked(viewerID string) {
+	if rm.reserved[viewerID]--; rm.reserved[viewerID] <= 0 {
+		delete(rm.reserved, viewerID)
+	}
+}
+
+// register makes c the room's master or the viewer with its id, delivers the
+// messages kept for it, and returns the connection it replaces, if any. The
+// connection admitted last wins: c is refused (ok false) when a connection
+// admitted after it already holds its place, or when the channel was deleted.
+func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if !c.master {
+		rm.unreserveLocked(c.id)
+	}
+	if rm.deleted {
+		return nil, false
+	}
+	now := time.Now()
+	if c.master {
+		old = rm.master
+		if old != nil && old.seq > c.seq {
+			return nil, false
+		}
+		rm.master = c
+		for _, p := range rm.toMaster {
+			if now.Before(p.expires) {
+				c.send(p.frame)
+			}
+		}
+		rm.toMaster = nil
+	} else {
+		old = rm.viewers[c.id]
+		if old != nil && old.seq > c.seq {
+			return nil, false
+		}
+		rm.viewers[c.id] = c
+		for _, p := range rm.toViewer[c.id] {
+			if now.Before(p.expires) {
+				c.send(p.frame)
+			}
+		}
+		delete(rm.toViewer, c.id)
+	}
+	return old, true
+}
+
+func (rm *room) unregister(c *wsConn) {
+	rm.mu.Lock()
+	if c.master {
+		if rm.master == c {
+			rm.master = nil
+		}
+	} else if rm.viewers[c.id] == c {
+		delete(rm.viewers, c.id)
+	}
+	rm.mu.Unlock()
+}
+
+// keep adds a message for an offline recipient. Called with rm.mu held.
+func (rm *room) keepLocked(list []pending, p pending, now time.Time) []pending {
+	out := list[:0]
+	for _, q := range list {
+		if !now.Before(q.expires) {
+			continue
+		}
+		if p.action == wire.SDPOffer && q.action == wire.SDPOffer && q.sender == p.sender {
+			continue // a newer offer from the same sender replaces the pending one
+		}
+		out = append(out, q)
+	}
+	if len(out) >= maxPending {
+		out = append(out[:0], out[1:]...)
+	}
+	return append(out, p)
+}
+
+// routeToMaster delivers a viewer's frame to the master, or keeps it.
+func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) {
+	rm.mu.Lock()
+	if m := rm.master; m != nil {
+		m.send(frame)
+		rm.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	rm.toMaster = rm.keepLocked(rm.toMaster, pending{frame, action, from.id, now.Add(rm.ttl)}, now)
+	rm.mu.Unlock()
+}
+
+// routeToViewer delivers a master's frame to viewer id, to a waiting
+// send-alexa-offer-to-master call, or keeps it.
+func (rm *room) routeToViewer(id, action, payload string, frame []byte) {
+	rm.mu.Lock()
+	if action == wire.SDPAnswer {
+		if w, ok := rm.waiters[id]; ok {
+			delete(rm.waiters, id)
+			rm.mu.Unlock()
+			w <- payload // buffered, one answer per waiter
+			return
+		}
+	}
+	if v := rm.viewers[id]; v != nil {
+		v.send(frame)
+		rm.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if len(rm.toViewer) > 10*maxPending {
+		for k, l := range rm.toViewer { // drop recipients whose messages all expired
+			if len(l) == 0 || !now.Before(l[len(l)-1].expires) {
+				delete(rm.toViewer, k)
+			}
+		}
+	}
+	rm.toViewer[id] = rm.keepLocked(rm.toViewer[id], pending{frame, action, "", now.Add(rm.ttl)}, now)
+	rm.mu.Unlock()
+}

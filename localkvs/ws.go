@@ -1,0 +1,266 @@
+package localkvs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
+	"github.com/kvswebrtc/kvswebrtc/sigv4"
+)
+
+// httpRefuse writes an error before the WebSocket upgrade.
+func (s *Server) httpRefuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	s.log.Info("localkvs: WebSocket refused", "status", status, "code", code, "msg", msg, "remote", r.RemoteAddr)
+	writeError(w, status, code, msg)
+}
+
+// serveWebSocket authenticates and upgrades a signaling connection, then
+// runs its read loop until it closes.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument,
+			"GET is for the signaling WebSocket: send a WebSocket upgrade with a presigned query; API calls are POSTs")
+		return
+	}
+	q := r.URL.Query()
+	arn := q.Get(sigv4.ParamChannelARN)
+	if arn == "" {
+		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, "X-Amz-ChannelARN is required")
+		return
+	}
+	if _, err := s.verifier.VerifyPresignedRequest(r); err != nil {
+		s.httpRefuse(w, r, http.StatusForbidden, codeAccessDenied, authError(err))
+		return
+	}
+	if err := validARN("X-Amz-ChannelARN", arn); err != nil {
+		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, toAPIError(err).msg)
+		return
+	}
+	ch, ok := s.store.get("", arn)
+	if !ok {
+		s.httpRefuse(w, r, http.StatusNotFound, codeNotFound, "no signaling channel with ARN "+arn)
+		return
+	}
+	ids, isViewer := q[sigv4.ParamClientID]
+	id := ""
+	if isViewer {
+		id = ids[0]
+		if err := validClientID(id); err != nil {
+			s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, strings.Replace(toAPIError(err).msg, "ClientId", "X-Amz-ClientId", 1))
+			return
+		}
+	}
+	rm := s.roomFor(ch)
+	seq, why := rm.admit(id, isViewer)
+	if seq == 0 {
+		s.httpRefuse(w, r, http.StatusBadRequest, codeClientLimit, why)
+		return
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		if isViewer {
+			rm.release(id)
+		}
+		s.httpRefuse(w, r, http.StatusServiceUnavailable, "ServiceUnavailableException", "the server is shutting down")
+		return
+	}
+	s.conns.Add(1)
+	s.mu.Unlock()
+	defer s.conns.Done()
+
+	// Register before the upgrade completes, so that once the client sees
+	// the 101 it is reachable: frames for it queue until the writer starts.
+	c := &wsConn{
+		s: s, rm: rm, id: id, master: !isViewer, seq: seq,
+		out:     make(chan []byte, sendQueue),
+		closing: make(chan struct{}),
+		sdp:     newLimiter(s.limits.SDPPerSecond),
+		ice:     newLimiter(s.limits.ICEPerSecond),
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	old, ok := rm.register(c)
+	if !ok {
+		s.httpRefuse(w, r, http.StatusConflict, codeInUse, "a newer connection with the same role and ClientId took this place, or the channel was deleted")
+		return
+	}
+	if old != nil {
+		s.log.Debug("localkvs: connection replaced", "channel", arn, "role", c.role(), "clientId", id)
+		old.close(wire.CloseReplaced, "replaced by a newer connection with the same role and ClientId")
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // any Origin: browsers on other origins connect too
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		c.close(closeNormal, "upgrade failed")
+		rm.unregister(c)
+		s.log.Info("localkvs: WebSocket upgrade failed", "err", err)
+		return
+	}
+	ws.SetReadLimit(int64(s.limits.MaxPayload)*2 + 64<<10)
+	c.ws = ws
+	c.wsp.Store(ws)
+	if _, still := s.store.get("", arn); !still {
+		c.close(closeNormal, "signaling channel deleted")
+	}
+	if s.closed.Load() {
+		c.goAway()
+		c.close(closeGoingAway, "server shutting down")
+	}
+	s.log.Debug("localkvs: connected", "channel", arn, "role", c.role(), "clientId", id, "remote", r.RemoteAddr)
+
+	wdone := make(chan struct{})
+	c.live.Store(true)
+	go c.writeLoop(wdone)
+	c.startTimers()
+	c.readLoop()
+	c.close(closeNormal, "")
+	<-wdone
+	rm.unregister(c)
+	s.log.Debug("localkvs: disconnected", "channel", arn, "role", c.role(), "clientId", id, "reason", c.closeWhy)
+}
+
+// startTimers arms the idle timeout and the connection-duration cut.
+func (c *wsConn) startTimers() {
+	l := c.s.limits
+	idle := l.IdleTimeout
+	var idleT *time.Timer
+	idleT = time.AfterFunc(idle, func() {
+		since := time.Duration(time.Now().UnixNano() - c.lastActive.Load())
+		if since >= idle {
+			c.s.log.Debug("localkvs: idle timeout", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+			c.close(closeNormal, "idle timeout: no message for "+idle.String())
+			return
+		}
+		idleT.Reset(idle - since)
+	})
+	goAwayT := time.AfterFunc(l.MaxConnectionDuration-l.GoAwayLead, func() {
+		c.s.log.Debug("localkvs: GO_AWAY (maximum connection duration ahead)", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+		c.goAway()
+	})
+	cutT := time.AfterFunc(l.MaxConnectionDuration, func() {
+		c.close(closeNormal, "maximum connection duration reached")
+	})
+	c.timerMu.Lock()
+	c.timers = []*time.Timer{idleT, goAwayT, cutT}
+	closed := false
+	select {
+	case <-c.closing:
+		closed = true
+	default:
+	}
+	c.timerMu.Unlock()
+	if closed {
+		idleT.Stop()
+		goAwayT.Stop()
+		cutT.Stop()
+	}
+}
+
+func (c *wsConn) readLoop() {
+	ctx := context.Background()
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		if typ != websocket.MessageText {
+			c.s.log.Info("localkvs: binary frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+// handle validates, rate-limits and routes one client frame, decoding it once.
+func (c *wsConn) handle(data []byte) {
+	var m wire.ClientMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.s.log.Info("localkvs: malformed frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "err", err)
+		return
+	}
+	if m.CorrelationID != "" && !wire.ValidName(m.CorrelationID) {
+		c.s.log.Info("localkvs: frame with invalid correlationId dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+		return
+	}
+	now := time.Now()
+	var b *rate.Limiter
+	switch m.Action {
+	case wire.SDPOffer, wire.SDPAnswer:
+		b = c.sdp
+	case wire.ICECandidate:
+		b = c.ice
+	default:
+		c.fail(&m, codeInvalidArgument, fmt.Sprintf("action %q is not one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE", m.Action))
+		return
+	}
+	if m.MessagePayload == "" {
+		c.fail(&m, codeInvalidArgument, "messagePayload is required")
+		return
+	}
+	if len(m.MessagePayload) > c.s.limits.MaxPayload {
+		c.fail(&m, codeInvalidArgument, fmt.Sprintf("messagePayload is %d bytes, more than the maximum of %d", len(m.MessagePayload), c.s.limits.MaxPayload))
+		return
+	}
+	if c.master {
+		if m.RecipientClientID == "" {
+			c.fail(&m, codeInvalidArgument, "recipientClientId is required in a message from the master")
+			return
+		}
+		if !wire.ValidName(m.RecipientClientID) {
+			c.fail(&m, codeInvalidArgument, "recipientClientId: want "+wire.NameRule)
+			return
+		}
+	}
+	if !b.AllowN(now, 1) {
+		c.fail(&m, codeClientLimit, "message rate limit exceeded for "+m.Action)
+		return
+	}
+	out := wire.ServiceMessage{MessageType: m.Action, MessagePayload: m.MessagePayload}
+	if !c.master {
+		out.SenderClientID = c.id // the service adds the viewer's id; the master has none
+	}
+	frame, err := json.Marshal(out)
+	if err != nil {
+		return
+	}
+	if c.master {
+		if c.s.log.Enabled(context.Background(), -4) {
+			c.s.log.Debug("localkvs: route master->viewer", "channel", c.rm.arn, "action", m.Action, "to", m.RecipientClientID)
+		}
+		c.rm.routeToViewer(m.RecipientClientID, m.Action, m.MessagePayload, frame)
+	} else {
+		if c.s.log.Enabled(context.Background(), -4) {
+			c.s.log.Debug("localkvs: route viewer->master", "channel", c.rm.arn, "action", m.Action, "from", c.id)
+		}
+		c.rm.routeToMaster(c, m.Action, frame)
+	}
+}
+
+// fail answers a failed message with STATUS_RESPONSE when it carried a
+// correlationId, and otherwise only logs it.
+func (c *wsConn) fail(m *wire.ClientMessage, code, desc string) {
+	if m.CorrelationID == "" {
+		c.s.log.Info("localkvs: message dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "code", code, "why", desc)
+		return
+	}
+	c.send(mustMarshal(wire.ServiceMessage{
+		MessageType: wire.StatusResponse,
+		StatusResponse: &wire.Status{
+			CorrelationID: m.CorrelationID,
+			Success:       false,
+			ErrorType:     code,
+			StatusCode:    "400",
+			Description:   desc,
+		},
+	}))
+}
