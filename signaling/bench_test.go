@@ -25,7 +25,7 @@ func BenchmarkMasterToViewer(b *testing.B) {
 	// The viewer's candidates are delivered once it has the master's answer.
 	viewer.OnSDPAnswer(func(webrtc.SessionDescription, string) { got <- struct{}{} })
 	must(b, master.SendSDPAnswer(answer("v=0"), signaling.WithRecipient("viewer-1")))
-	<-got
+	recv(b, "answer", got)
 
 	mid, idx := "0", uint16(0)
 	c := webrtc.ICECandidateInit{SDPMid: &mid, SDPMLineIndex: &idx}
@@ -35,6 +35,6 @@ func BenchmarkMasterToViewer(b *testing.B) {
 		if err := master.SendICECandidate(c, signaling.WithRecipient("viewer-1")); err != nil {
 			b.Fatal(err)
 		}
-		<-got
+		recv(b, "candidate", got)
 	}
 }

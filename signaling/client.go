@@ -28,11 +28,13 @@ var (
 	// ErrSigning: the URL could not be presigned (credentials, endpoint).
 	ErrSigning = errors.New("signaling: presigning the connection URL failed")
 	// ErrAccessDenied: the service refused the connection with HTTP 401 or
-	// 403 (bad credentials, clock skew, no permission).
+	// 403 (bad credentials, clock skew, no permission). The error is a
+	// *HandshakeError (errors.As) with the status and error type.
 	ErrAccessDenied = errors.New("signaling: access denied")
 	// ErrHandshake: the service answered the WebSocket handshake with an
 	// HTTP status other than 101, 401 or 403 (e.g. 404 for an unknown
-	// channel, 400 for too many viewers).
+	// channel, 400 for too many viewers). The error is a *HandshakeError
+	// (errors.As) with the status and error type.
 	ErrHandshake = errors.New("signaling: WebSocket handshake refused")
 	// ErrDial: the connection could not be made (network, TLS, timeout).
 	ErrDial = errors.New("signaling: cannot connect")
@@ -49,8 +51,9 @@ var (
 	ErrReconnectFailed = errors.New("signaling: reconnect attempts exhausted")
 	// ErrReplaced is passed to OnError when the service closed the connection
 	// because another connection with the same identity (a new master, or a
-	// viewer with the same ClientID) took it over; the client does not
-	// reconnect, so that two processes do not take turns kicking each other.
+	// viewer with the same ClientID) took it over, which it says with close
+	// code 4001; the client does not reconnect, so that two processes do not
+	// take turns kicking each other.
 	ErrReplaced = errors.New("signaling: connection replaced by a newer connection with the same identity")
 )
 
@@ -158,8 +161,8 @@ func (c *Client) State() State {
 // Open returns ErrAlreadyOpen if the client is opening, open, reconnecting
 // or still closing. An HTTP 401/403 from the service is returned as
 // ErrAccessDenied (no retry here: reconnects retry, Open does not); other
-// refusals as ErrHandshake, network failures as ErrDial. A closed client
-// may be opened again.
+// refusals as ErrHandshake, both as a *HandshakeError; network failures as
+// ErrDial. A closed client may be opened again.
 func (c *Client) Open(ctx context.Context) error {
 	c.mu.Lock()
 	if c.state != StateClosed || c.done != nil { // open, opening, or still closing

@@ -3,6 +3,7 @@ package signaling_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -62,6 +63,10 @@ func TestOpenRefusals(t *testing.T) {
 		if !strings.Contains(err.Error(), "403") {
 			t.Errorf("error %q does not give the HTTP status", err)
 		}
+		var he *signaling.HandshakeError
+		if !errors.As(err, &he) || he.StatusCode != http.StatusForbidden || he.ErrorType != "AccessDeniedException" {
+			t.Errorf("Open: %v: want a *signaling.HandshakeError with 403 AccessDeniedException, got %+v", err, he)
+		}
 		assertNoSecrets(t, "error", err.Error())
 		if strings.Contains(err.Error(), "a-session-token") || strings.Contains(logs.String(), "a-session-token") {
 			t.Errorf("session token leaked: %v\n%s", err, logs.String())
@@ -89,6 +94,17 @@ func TestOpenRefusals(t *testing.T) {
 		if !errors.Is(err, signaling.ErrHandshake) || !strings.Contains(err.Error(), "404") {
 			t.Fatalf("Open: %v, want ErrHandshake with 404", err)
 		}
+		var he *signaling.HandshakeError
+		if !errors.As(err, &he) {
+			t.Fatalf("Open: %v (%T), want a *signaling.HandshakeError in the chain", err, err)
+		}
+		if he.StatusCode != http.StatusNotFound || he.ErrorType != "ResourceNotFoundException" || !strings.Contains(he.Message, "no-such-channel") {
+			t.Errorf("HandshakeError %+v: want 404 ResourceNotFoundException naming the channel", *he)
+		}
+		if he.ClientLimitExceeded() || errors.Is(err, signaling.ErrAccessDenied) {
+			t.Errorf("a 404 reads as a client limit (%v) or as access denied (%v)", he.ClientLimitExceeded(), errors.Is(err, signaling.ErrAccessDenied))
+		}
+		assertNoSecrets(t, "HandshakeError.Message", he.Message)
 	})
 	t.Run("nothing listening", func(t *testing.T) {
 		c := e.client(t, signaling.RoleMaster, "", func(cfg *signaling.Config) { cfg.ChannelEndpoint = "ws://127.0.0.1:1" })
@@ -449,7 +465,7 @@ func TestRequestSignerAndClockOffset(t *testing.T) {
 	before := time.Now()
 	open(t, v)
 	after := time.Now()
-	signed := <-s.times
+	signed := recv(t, "signing time", s.times)
 	if signed.Before(before.Add(3*time.Minute)) || signed.After(after.Add(3*time.Minute)) {
 		t.Fatalf("signed at %v, want now+3m (between %v and %v)", signed, before.Add(3*time.Minute), after.Add(3*time.Minute))
 	}

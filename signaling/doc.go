@@ -88,16 +88,28 @@
 //     viewer with the same ClientID), the client does not reconnect: it
 //     reports [ErrReplaced] and closes. Otherwise two processes configured
 //     alike would take turns kicking each other off forever. The takeover is
-//     recognised by a close frame whose reason contains "replaced" (what the
-//     local service, package localkvs, sends); real KVS does not document
-//     its close reason, so there a replaced client may reconnect (with
-//     backoff) and take the channel back.
+//     recognised by the close code of the service's close frame, 4001 (see
+//     docs/protocol.md, "Differences from KVS"), which the local service,
+//     package localkvs, sends; the close reason is not read. Real KVS does
+//     not document a close code for it, so there a replaced client may
+//     reconnect (with backoff) and take the channel back.
 //   - Close never triggers a reconnect; OnClose is emitted once when the
 //     client ends up closed, not between reconnect attempts.
 //
 // The first Open does not retry: it returns the error ([ErrAccessDenied] for
 // HTTP 401/403, [ErrHandshake] for other refusals, [ErrDial] for network
-// failures).
+// failures). A refused handshake (any HTTP status but 101) is a
+// [*HandshakeError], which errors.As takes out of the chain: its StatusCode
+// (404 for an unknown channel, 400 for too many viewers), ErrorType (the
+// x-amzn-ErrorType, such as ResourceNotFoundException or
+// ClientLimitExceededException, see [HandshakeError.ClientLimitExceeded])
+// and Message; it matches errors.Is with ErrAccessDenied or ErrHandshake as
+// above:
+//
+//	var he *signaling.HandshakeError
+//	if errors.As(err, &he) && he.StatusCode == http.StatusNotFound {
+//		// the channel is gone: resolve it again
+//	}
 //
 // # Secrets
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -89,8 +90,17 @@ func Example() {
 	if err := viewer.SendSDPOffer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0 ..."}); err != nil {
 		log.Fatal(err)
 	}
-	<-gotCandidate
-	fmt.Println(<-answered)
+	select {
+	case <-gotCandidate:
+	case <-time.After(10 * time.Second):
+		log.Fatal("the master got no candidate")
+	}
+	select {
+	case a := <-answered:
+		fmt.Println(a)
+	case <-time.After(10 * time.Second):
+		log.Fatal("the viewer got no answer")
+	}
 	// Output:
 	// master: offer from viewer-1
 	// master: candidate "candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host" from viewer-1

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
@@ -335,7 +336,7 @@ func TestCloseDuringOpen(t *testing.T) {
 		t.Fatalf("Open while opening: %v, want ErrAlreadyOpen", err)
 	}
 	must(t, m.Close())
-	if err := <-errc; !errors.Is(err, signaling.ErrClosed) {
+	if err := recv(t, "return of the interrupted Open", errc); !errors.Is(err, signaling.ErrClosed) {
 		t.Fatalf("Open interrupted by Close: %v, want ErrClosed", err)
 	}
 	rm.expect(t, "close")
@@ -372,7 +373,9 @@ func TestCloseFromHandler(t *testing.T) {
 	m.OnSDPOffer(func(sd webrtc.SessionDescription, from string) {
 		note(sd.SDP)
 		if sd.SDP == "last" {
-			must(t, m.Close())
+			if err := m.Close(); err != nil { // on the event goroutine: no t.Fatal here
+				t.Errorf("Close from a handler: %v", err)
+			}
 		}
 	})
 	m.OnClose(func() { note("close"); close(closed) })
@@ -384,15 +387,55 @@ func TestCloseFromHandler(t *testing.T) {
 			}
 		}
 	}
-	select {
-	case <-closed:
-	case <-time.After(waitTimeout):
-		t.Fatal("no close event")
-	}
+	recv(t, "close event", closed)
 	mu.Lock()
 	defer mu.Unlock()
 	want := []string{"first", "c0", "c1", "c2", "c3", "c4", "last", "close"}
 	if strings.Join(seen, ",") != strings.Join(want, ",") {
 		t.Fatalf("events %v, want %v", seen, want)
 	}
+}
+
+// TestReplacedIsTheCloseCode: a connection is taken as replaced by its close
+// code, wire.CloseReplaced, whatever the reason says: with that code the
+// client reports ErrReplaced and never dials again; with another code a
+// reason saying "replaced" is a drop like any other, and it reconnects.
+func TestReplacedIsTheCloseCode(t *testing.T) {
+	t.Run("replaced code, other reason", func(t *testing.T) {
+		f := newFake(t, false)
+		m := f.client(t, signaling.RoleMaster, "")
+		rm := record(m)
+		open(t, m)
+		rm.expect(t, "open")
+		fc := f.accept(t)
+		_ = fc.ws.Close(wire.CloseReplaced, "taken over")
+		got := rm.expect(t, "error")
+		if !errors.Is(got.err, signaling.ErrReplaced) || websocket.CloseStatus(got.err) != wire.CloseReplaced {
+			t.Fatalf("got %v, want ErrReplaced with close status %d", got, wire.CloseReplaced)
+		}
+		rm.expect(t, "close")
+		rm.none(t)
+		select {
+		case <-f.conns:
+			t.Fatal("the replaced client dialled again")
+		case <-time.After(quietPeriod):
+		}
+		if st := m.State(); st != signaling.StateClosed {
+			t.Fatalf("State = %v", st)
+		}
+	})
+	t.Run("other code, replaced reason", func(t *testing.T) {
+		f := newFake(t, false)
+		m := f.client(t, signaling.RoleMaster, "")
+		rm := record(m)
+		open(t, m)
+		rm.expect(t, "open")
+		fc := f.accept(t)
+		_ = fc.ws.Close(websocket.StatusPolicyViolation, "replaced by a newer connection")
+		if got := rm.expect(t, "reconnecting"); errors.Is(got.err, signaling.ErrReplaced) {
+			t.Fatalf("got %v: a reason alone must not count as replaced", got)
+		}
+		f.accept(t)
+		rm.expect(t, "open")
+	})
 }

@@ -210,13 +210,31 @@ func (r *recorder) waitFor(t testing.TB, kind string) event {
 	}
 }
 
-// none fails if an event is already recorded.
+// quietPeriod is how long a negative check waits for an event that should
+// not come: several times the longest reconnect delay of the tests' clients
+// (200 ms), so a late reconnect or a late frame has time to show.
+const quietPeriod = time.Second
+
+// none fails if an event is recorded within quietPeriod.
 func (r *recorder) none(t testing.TB) {
 	t.Helper()
 	select {
 	case e := <-r.ch:
 		t.Fatalf("unexpected event %v", e)
-	default:
+	case <-time.After(quietPeriod):
+	}
+}
+
+// recv returns the next value of ch, failing the test after waitTimeout.
+func recv[T any](t testing.TB, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("no %s within %v", what, waitTimeout)
+		var zero T
+		return zero
 	}
 }
 

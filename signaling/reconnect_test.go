@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/coder/websocket"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
 )
@@ -175,8 +177,8 @@ func TestReplacedDoesNotFightBack(t *testing.T) {
 	r1.expect(t, "open")
 	open(t, m2)
 	r2.expect(t, "open")
-	if got := r1.expect(t, "error"); !errors.Is(got.err, signaling.ErrReplaced) {
-		t.Fatalf("old master got %v, want ErrReplaced", got)
+	if got := r1.expect(t, "error"); !errors.Is(got.err, signaling.ErrReplaced) || websocket.CloseStatus(got.err) != wire.CloseReplaced {
+		t.Fatalf("old master got %v (close status %d), want ErrReplaced from close code %d", got, websocket.CloseStatus(got.err), wire.CloseReplaced)
 	}
 	r1.expect(t, "close")
 	if m1.State() != signaling.StateClosed || m2.State() != signaling.StateOpen {
@@ -195,12 +197,18 @@ func TestReplacedDoesNotFightBack(t *testing.T) {
 
 	v1b := e.client(t, signaling.RoleViewer, "viewer-1")
 	open(t, v1b)
-	if got := rv1.expect(t, "error"); !errors.Is(got.err, signaling.ErrReplaced) {
-		t.Fatalf("old viewer got %v, want ErrReplaced", got)
+	if got := rv1.expect(t, "error"); !errors.Is(got.err, signaling.ErrReplaced) || websocket.CloseStatus(got.err) != wire.CloseReplaced {
+		t.Fatalf("old viewer got %v (close status %d), want ErrReplaced from close code %d", got, websocket.CloseStatus(got.err), wire.CloseReplaced)
 	}
 	rv1.expect(t, "close")
+	// Neither replaced client comes back (no reconnecting, no open), and the
+	// new master is left alone.
 	r1.none(t)
+	rv1.none(t)
 	r2.none(t)
+	if v1.State() != signaling.StateClosed || v1b.State() != signaling.StateOpen {
+		t.Fatalf("viewer states: old %v, new %v", v1.State(), v1b.State())
+	}
 }
 
 // TestReconnectTLS: against the service with TLS, the HTTPClient carrying
@@ -252,12 +260,5 @@ func TestCloseDuringReconnect(t *testing.T) {
 		t.Fatalf("State = %v", st)
 	}
 	// Nothing else happens after the close event: no reconnect attempt, no open.
-	for {
-		select {
-		case ev := <-rm.ch:
-			t.Fatalf("event after close: %v", ev)
-		default:
-			return
-		}
-	}
+	rm.none(t)
 }
