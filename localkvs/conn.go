@@ -22,11 +22,11 @@ const (
 	sendQueue = 256
 	// writeTimeout bounds one frame write to a client by its writer goroutine.
 	writeTimeout = 10 * time.Second
-	// inlineWriteTimeout bounds a frame written from the sender's goroutine
-	// (see wsConn.writeInline). Such a write only blocks when the client's
-	// socket buffer is full, that is when the client does not read: it is
-	// then disconnected, as a full send queue would.
-	inlineWriteTimeout = time.Second
+	// defaultInlineWriteTimeout bounds a frame written from the sender's
+	// goroutine (see wsConn.writeInline). Such a write only blocks when the
+	// client's socket buffer is full, that is when the client does not
+	// read: it is then disconnected, as a full send queue would.
+	defaultInlineWriteTimeout = time.Second
 	// drainTimeout bounds writing the queued frames (e.g. GO_AWAY) before a close.
 	drainTimeout = 2 * time.Second
 )
@@ -130,7 +130,7 @@ func (c *wsConn) writeInline(frame []byte) bool {
 		return false
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), inlineWriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.inlineWriteTimeout)
 	err := c.ws.Write(ctx, websocket.MessageText, frame)
 	cancel()
 	if err != nil {

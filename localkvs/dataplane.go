@@ -95,8 +95,8 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 		return nil, fmt.Errorf("%w: no master is connected to channel %q", ErrNotFound, in.ChannelARN)
 	}
 	rm.waiters[in.SenderClientId] = answer
-	m.send(frame)
 	rm.mu.Unlock()
+	m.send(frame) // may write to the socket: outside the lock
 	defer func() {
 		rm.mu.Lock()
 		if rm.waiters[in.SenderClientId] == answer {

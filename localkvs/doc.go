@@ -50,8 +50,10 @@
 // A viewer's recipientClientId is ignored (the C SDK's viewer sends one);
 // the master must name its recipient. Frames that are not JSON are logged
 // and dropped; the connection stays up. A client that does not read its
-// frames fast enough (its send queue of 256 frames fills) is disconnected
-// rather than allowed to stall the channel.
+// frames fast enough (its send queue of 256 frames fills, or a frame waits a
+// second for room in its socket) is disconnected rather than allowed to
+// stall the channel; while it is being written to, messages to the rest of
+// the channel keep flowing.
 //
 // # TURN and STUN
 //

@@ -521,3 +521,128 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("the slow viewer got all %d frames; it should have been cut off", frames)
 	}
 }
+
+// frames reads c in a goroutine until it fails, handing each frame over;
+// the channel is closed when the connection is. It never touches t, so it
+// may outlive a failed test.
+func frames(c *websocket.Conn) <-chan []byte {
+	out := make(chan []byte, 64)
+	go func() {
+		defer close(out)
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			out <- b
+		}
+	}()
+	return out
+}
+
+// TestSlowRecipientDoesNotStallChannel: a master that does not read fills
+// its TCP window, so the server's write to it blocks (in the goroutine of
+// the viewer whose message it is). That stuck write must not hold up the
+// rest of the channel: the master's own messages to another viewer still
+// get through while the write to the master is provably still stuck.
+func TestSlowRecipientDoesNotStallChannel(t *testing.T) {
+	srv := start(t, localkvs.Config{Limits: fastLimits()})
+	// The stuck write outlasts every wait of this test: it stays stuck
+	// until the master reads.
+	localkvs.SetInlineWriteTimeout(srv, 4*waitTimeout)
+	arn := mustCreate(t, srv, "stall")
+	master := dial(t, srv, arn, "") // reads nothing until the end
+	sender := dial(t, srv, arn, "sender")
+	other := dial(t, srv, arn, "other")
+	senderIn, otherIn := frames(sender), frames(other)
+
+	// The sender sends 10 frames of 10 KB to the master, then a probe that
+	// the server answers with a STATUS_RESPONSE once its read loop for the
+	// sender gets to it, again and again until a probe stays unanswered:
+	// the write to the master is stuck then.
+	next := make(chan bool)
+	writeErr := make(chan error, 1)
+	go func() {
+		big := strings.Repeat("A", 10000)
+		for batch := 0; <-next; batch++ {
+			for range 10 {
+				if err := write(sender, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: big}); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			if err := write(sender, wire.ClientMessage{Action: "PROBE", MessagePayload: "x", CorrelationID: fmt.Sprint("probe-", batch)}); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	defer close(next)
+	stuck := ""
+	for batch := 0; stuck == ""; batch++ {
+		if batch == 1000 { // 100 MB
+			t.Fatal("the master's socket never filled")
+		}
+		next <- true
+		probe := fmt.Sprint("probe-", batch)
+		select {
+		case b, ok := <-senderIn:
+			if !ok || !strings.Contains(string(b), `"correlationId":"`+probe+`"`) {
+				t.Fatalf("sender got %s (open %v), want the STATUS_RESPONSE of %s", b, ok, probe)
+			}
+		case err := <-writeErr:
+			t.Fatalf("sending to the server: %v", err)
+		case <-time.After(500 * time.Millisecond):
+			// Unanswered: the read loop is blocked writing to the master
+			// (a probe is answered within a millisecond otherwise; 500 ms
+			// leaves room for a loaded machine).
+			stuck = probe
+		}
+	}
+
+	// The master is a recipient that does not read; the other viewer's
+	// messages from the master must not wait for it.
+	p := ice(t, "to the other viewer")
+	send(t, master, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: p, RecipientClientID: "other"})
+	select {
+	case b := <-otherIn:
+		if !strings.Contains(string(b), p) {
+			t.Fatalf("other viewer got %s", b)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("the other viewer got nothing in %s while the write to the master was stuck", waitTimeout)
+	}
+	// ... and the write to the master was still stuck then.
+	select {
+	case b := <-senderIn:
+		t.Fatalf("the sender got %s: the write to the master was not stuck", b)
+	default:
+	}
+
+	// Once the master reads, the stuck write completes and the sender's
+	// read loop answers the probe: nothing was lost or cut.
+	masterIn := frames(master)
+	go func() {
+		for range masterIn {
+		}
+	}()
+	select {
+	case b, ok := <-senderIn:
+		if !ok || !strings.Contains(string(b), `"correlationId":"`+stuck+`"`) {
+			t.Fatalf("sender got %s (open %v), want the STATUS_RESPONSE of %s", b, ok, stuck)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("the write to the master did not complete within %s of the master reading", waitTimeout)
+	}
+}
+
+// write sends m on c, for goroutines that must not call t.Fatal.
+func write(c *websocket.Conn, m any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*waitTimeout)
+	defer cancel()
+	return c.Write(ctx, websocket.MessageText, b)
+}

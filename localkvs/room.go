@@ -23,7 +23,10 @@ type pending struct {
 
 // room is the live state of one channel: its connections and the messages
 // waiting for offline recipients. Each room has its own lock; nothing on the
-// message path takes a server-wide lock.
+// message path takes a server-wide lock. The lock is held to look up
+// recipients and to keep or take pending messages, never while writing to a
+// socket: a write may block (up to inlineWriteTimeout) on a client that does
+// not read, and must not stall the rest of the channel.
 type room struct {
 	s   *Server
 	arn string
@@ -171,10 +174,12 @@ func (rm *room) unreserveLocked(viewerID string) {
 	}
 }
 
-// register makes c the room's master or the viewer with its id, delivers the
+// register makes c the room's master or the viewer with its id, queues the
 // messages kept for it, and returns the connection it replaces, if any. The
 // connection admitted last wins: c is refused (ok false) when a connection
 // admitted after it already holds its place, or when the channel was deleted.
+// c's writer has not started, so the kept messages only enter its queue
+// (no socket write under the lock), ahead of any routed after c is visible.
 func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
@@ -191,11 +196,7 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 			return nil, false
 		}
 		rm.master = c
-		for _, p := range rm.toMaster {
-			if now.Before(p.expires) {
-				c.send(p.frame)
-			}
-		}
+		c.enqueueKept(rm.toMaster, now)
 		rm.toMaster = nil
 	} else {
 		old = rm.viewers[c.id]
@@ -203,14 +204,20 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 			return nil, false
 		}
 		rm.viewers[c.id] = c
-		for _, p := range rm.toViewer[c.id] {
-			if now.Before(p.expires) {
-				c.send(p.frame)
-			}
-		}
+		c.enqueueKept(rm.toViewer[c.id], now)
 		delete(rm.toViewer, c.id)
 	}
 	return old, true
+}
+
+// enqueueKept queues the kept messages of list that have not expired by now.
+// The queue (sendQueue) is larger than a list can be (maxPending).
+func (c *wsConn) enqueueKept(list []pending, now time.Time) {
+	for _, p := range list {
+		if now.Before(p.expires) {
+			c.enqueue(p.frame)
+		}
+	}
 }
 
 func (rm *room) unregister(c *wsConn) {
@@ -246,14 +253,15 @@ func (rm *room) keepLocked(list []pending, p pending, now time.Time) []pending {
 // routeToMaster delivers a viewer's frame to the master, or keeps it.
 func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) {
 	rm.mu.Lock()
-	if m := rm.master; m != nil {
-		m.send(frame)
-		rm.mu.Unlock()
-		return
+	m := rm.master
+	if m == nil {
+		now := time.Now()
+		rm.toMaster = rm.keepLocked(rm.toMaster, pending{frame, action, from.id, now.Add(rm.ttl)}, now)
 	}
-	now := time.Now()
-	rm.toMaster = rm.keepLocked(rm.toMaster, pending{frame, action, from.id, now.Add(rm.ttl)}, now)
 	rm.mu.Unlock()
+	if m != nil {
+		m.send(frame) // may write to the socket: outside the lock
+	}
 }
 
 // routeToViewer delivers a master's frame to viewer id, to a waiting
@@ -269,8 +277,8 @@ func (rm *room) routeToViewer(id, action, payload string, frame []byte) {
 		}
 	}
 	if v := rm.viewers[id]; v != nil {
-		v.send(frame)
 		rm.mu.Unlock()
+		v.send(frame) // may write to the socket: outside the lock
 		return
 	}
 	now := time.Now()

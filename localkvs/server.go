@@ -35,7 +35,8 @@ type Server struct {
 	rooms    sync.Map // channel ARN -> *room
 	handlers map[string]apiHandler
 
-	alexaTimeout time.Duration
+	alexaTimeout       time.Duration
+	inlineWriteTimeout time.Duration
 
 	// iceServers returns the ICE servers for GetIceServerConfig: the
 	// embedded TURN server, or none when it is off.
@@ -96,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handlers = s.apiHandlers()
 	s.alexaTimeout = defaultAlexaTimeout
+	s.inlineWriteTimeout = defaultInlineWriteTimeout
 	s.iceServers = s.turnICEServers
 	if cfg.TLS {
 		m, err := loadOrCreateTLS(cfg.DataDir)
