@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
 
@@ -35,35 +36,118 @@ const maxLag = 200 * time.Millisecond
 // keeps time even with no writer attached, as a live camera would; a writer
 // added later joins the stream where it is then.
 //
-// A video writer added while Run is going gets its first sample at the next
-// key frame (see IsKeyframe), so that its first frame can be decoded; with
-// the embedded clip that is at most a second away.
+// Key frames: a video writer added while Run is going gets its first sample
+// at the next key frame (see IsKeyframe), so that its first frame can be
+// decoded; with the embedded clip that is at most a second away. With fast
+// start (SetFastStart) it gets at once the samples since the last key
+// frame instead, and needs no wait.
 type Broadcaster struct {
-	src  Source
-	mime string
-	clk  clock
+	src   Source
+	mime  string
+	video bool
+	clk   clock
 
-	mu      sync.Mutex
-	writers []*writerState // replaced, never changed in place, so Run can range over a copy without the lock
-	onError func(w SampleWriter, err error)
+	mu        sync.Mutex
+	writers   []*writerState // replaced, never changed in place, so Run can range over a copy without the lock
+	onError   func(w SampleWriter, err error)
+	fastStart bool
+	gop       gopCache // the samples since the last key frame, with fast start
 
 	running atomic.Bool
 }
 
 type writerState struct {
-	w       SampleWriter
-	started bool // has had a key frame; touched only by Run
+	w SampleWriter
+	// mu is held while a sample is written to w: by Run, and by Add while
+	// it writes the samples of fast start, so that Run's next sample comes
+	// after them.
+	mu    sync.Mutex
+	start keyStart
+}
+
+// keyStart is the state of one receiver of a stream that must start at a
+// key frame: it lets samples (frames) through from the first key frame on.
+type keyStart struct{ open bool }
+
+// pass tells whether a sample or frame goes through; key says whether it
+// decodes on its own (IsKeyframe).
+func (k *keyStart) pass(key bool) bool {
+	if !k.open {
+		if !key {
+			return false
+		}
+		k.open = true
+	}
+
+	return true
+}
+
+// Limits of the fast start cache: past them the cache is dropped until the
+// next key frame, and a writer added meanwhile waits for it.
+const (
+	gopMaxFrames = 300
+	gopMaxBytes  = 8 << 20
+	// burstDuration is the media time given to each cached sample written
+	// to a writer that joins: the group of pictures is replayed at once
+	// with timestamps close together, so that the first frame decodes at
+	// once and a receiver's jitter buffer is not inflated by a second of
+	// old media.
+	burstDuration = time.Millisecond
+)
+
+// gopCache holds the samples since the last key frame (the group of
+// pictures). Its slice is never written below its length once shared:
+// a new group starts a new slice, so that Add can write a copy of the
+// header without the lock.
+type gopCache struct {
+	samples []media.Sample
+	bytes   int
+	ok      bool // samples start at a key frame and are within the limits
+}
+
+// put adds s, which is a key frame or not.
+func (g *gopCache) put(s media.Sample, key bool) {
+	if key {
+		*g = gopCache{ok: true}
+	}
+	if !g.ok {
+		return
+	}
+	if len(g.samples) >= gopMaxFrames || g.bytes+len(s.Data) > gopMaxBytes {
+		*g = gopCache{}
+
+		return
+	}
+	s.Data = slices.Clone(s.Data)
+	g.samples = append(g.samples, s)
+	g.bytes += len(s.Data)
+}
+
+// held returns the cached samples, nil if there are none to start with.
+func (g *gopCache) held() []media.Sample {
+	if !g.ok {
+		return nil
+	}
+
+	return slices.Clip(g.samples)
 }
 
 // NewBroadcaster returns a Broadcaster over src, which must not be nil. It
 // does not read src until Run, and it never closes it.
 func NewBroadcaster(src Source) *Broadcaster {
-	return &Broadcaster{src: src, mime: src.Codec().MimeType, clk: realClock{}}
+	codec := src.Codec()
+
+	return &Broadcaster{src: src, mime: codec.MimeType, video: KindOf(codec) == webrtc.RTPCodecTypeVideo, clk: realClock{}}
 }
 
 // Add attaches w, which gets every sample from the next (for video, from
-// the next key frame) until it is removed. Adding a writer that is already
-// attached does nothing. w must be comparable, as pointers are.
+// the next key frame, or with fast start from the last one) until it is
+// removed. Adding a writer that is already attached does nothing. w must
+// be comparable, as pointers are.
+//
+// With fast start, Add writes the samples since the last key frame to w
+// before it returns, on the caller's goroutine, each with a Duration of
+// 1 ms; Run's next sample to w waits for them.
 //
 // pion drops, without an error, samples written to a
 // *webrtc.TrackLocalStaticSample whose connection has not bound it yet;
@@ -71,11 +155,31 @@ func NewBroadcaster(src Source) *Broadcaster {
 // waits for the key frame after the one it missed.
 func (b *Broadcaster) Add(w SampleWriter) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if slices.ContainsFunc(b.writers, func(s *writerState) bool { return s.w == w }) {
+		b.mu.Unlock()
+
 		return
 	}
-	b.writers = append(slices.Clip(b.writers), &writerState{w: w})
+	ws := &writerState{w: w}
+	var burst []media.Sample
+	if b.fastStart {
+		burst = b.gop.held()
+	}
+	onError := b.onError
+	ws.mu.Lock() // before Run can see ws: its first sample comes after the burst
+	defer ws.mu.Unlock()
+	b.writers = append(slices.Clip(b.writers), ws)
+	b.mu.Unlock()
+	if len(burst) == 0 {
+		return
+	}
+	ws.start.open = true
+	for _, s := range burst {
+		s.Duration = burstDuration
+		if err := w.WriteSample(s); err != nil && onError != nil {
+			onError(w, err)
+		}
+	}
 }
 
 // Remove detaches w and reports whether it was attached. A sample that Run
@@ -103,12 +207,27 @@ func (b *Broadcaster) Len() int {
 // OnWriteError sets a function to call when a writer's WriteSample fails.
 // The writer stays attached: a *webrtc.TrackLocalStaticSample, for one,
 // fails while a peer connection is closing. The function is called on
-// Run's goroutine and delays the next sample while it runs; nil (the
-// default) ignores write errors.
+// Run's goroutine (for the samples of fast start, on Add's) and delays the
+// next sample while it runs; nil (the default) ignores write errors.
 func (b *Broadcaster) OnWriteError(f func(w SampleWriter, err error)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.onError = f
+}
+
+// SetFastStart turns fast start on or off (it is off by default). With it,
+// a video Broadcaster keeps the samples since the last key frame (up to
+// 300 samples and 8 MiB; past that, nothing until the next key frame), and
+// Add writes them at once to a new writer, so that its first frame is a
+// key frame that needs no wait. Audio needs no key frame, and an audio
+// Broadcaster keeps nothing. Turning it off drops what is kept.
+func (b *Broadcaster) SetFastStart(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fastStart = on && b.video
+	if !b.fastStart {
+		b.gop = gopCache{}
+	}
 }
 
 // Run reads the source and writes its samples in real time until the
@@ -151,25 +270,22 @@ func (b *Broadcaster) Run(ctx context.Context) error {
 
 // write hands one sample to each writer.
 func (b *Broadcaster) write(s media.Sample) {
+	key := IsKeyframe(b.mime, s.Data)
 	b.mu.Lock()
+	if b.fastStart {
+		b.gop.put(s, key)
+	}
 	writers, onError := b.writers, b.onError
 	b.mu.Unlock()
 
-	key := false
-	keyKnown := false
 	for _, ws := range writers {
-		if !ws.started {
-			if !keyKnown {
-				key, keyKnown = IsKeyframe(b.mime, s.Data), true
+		ws.mu.Lock()
+		if ws.start.pass(key) {
+			if err := ws.w.WriteSample(s); err != nil && onError != nil {
+				onError(ws.w, err)
 			}
-			if !key {
-				continue
-			}
-			ws.started = true
 		}
-		if err := ws.w.WriteSample(s); err != nil && onError != nil {
-			onError(ws.w, err)
-		}
+		ws.mu.Unlock()
 	}
 }
 

@@ -3,7 +3,9 @@ package media
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,6 +93,48 @@ func (l *limited) Next(ctx context.Context) (media.Sample, error) {
 }
 
 var errEndOfTest = errors.New("end of test source")
+
+// testWait bounds every wait of these tests for an event, so that a test
+// fails with a message instead of hanging; generous for -race on a loaded
+// 2-core machine.
+const testWait = 20 * time.Second
+
+// eventually polls cond every millisecond until it holds, and reports
+// false if it still does not after testWait. It may run on any goroutine:
+// the caller reports the failure.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(testWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	return true
+}
+
+// waitFor fails the test if cond does not hold within testWait. Call it
+// from the test's goroutine only.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !eventually(cond) {
+		t.Fatalf("timed out after %v waiting for %s", testWait, what)
+	}
+}
+
+// receive returns the next value of ch, or fails the test if none comes
+// within testWait. Call it from the test's goroutine only.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testWait):
+		t.Fatalf("timed out after %v waiting for %s", testWait, what)
+		panic("unreachable")
+	}
+}
 
 func TestBroadcasterPacing(t *testing.T) {
 	want := readAll(t, DefaultVideo(Options{}))
@@ -233,18 +277,22 @@ func TestBroadcasterConcurrentWriters(t *testing.T) {
 	b := NewBroadcaster(DefaultVideo(Options{Loop: true}))
 	b.clk = newFakeClock() // no waiting: as fast as it goes
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 
 	var wg sync.WaitGroup
-	var bad atomic.Int32
+	var bad, stuck atomic.Int32
 	for range 10 {
 		wg.Go(func() {
 			for range 20 {
 				w := &recorder{}
 				b.Add(w)
-				for len(w.got()) < 3 {
-					time.Sleep(time.Millisecond)
+				if !eventually(func() bool { return len(w.got()) >= 3 }) {
+					stuck.Add(1)
+					b.Remove(w)
+
+					return
 				}
 				if !b.Remove(w) {
 					bad.Add(1)
@@ -262,6 +310,9 @@ func TestBroadcasterConcurrentWriters(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if stuck.Load() != 0 {
+		t.Errorf("%d writers got fewer than 3 samples within %v", stuck.Load(), testWait)
+	}
 	if bad.Load() != 0 {
 		t.Errorf("%d writers saw samples after Remove, or did not start at a key frame", bad.Load())
 	}
@@ -272,8 +323,144 @@ func TestBroadcasterConcurrentWriters(t *testing.T) {
 		t.Error("Remove of a writer never added reported true")
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := receive(t, done, "Run to return after cancel"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+}
+
+// TestBroadcasterFastStart adds a writer in the middle of a group of
+// pictures with fast start: it gets the samples since the key frame at
+// once, 1 ms apart, and then the stream, with no gap.
+func TestBroadcasterFastStart(t *testing.T) {
+	b := NewBroadcaster(DefaultVideo(Options{}))
+	b.clk = newFakeClock()
+	b.SetFastStart(true)
+	late := &recorder{}
+	early := &recorder{onWrite: func(n int) {
+		if n == 40 { // frames 0-39 written; the group of pictures began at frame 30
+			b.Add(late)
+		}
+	}}
+	b.Add(early)
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e, l := early.got(), late.got()
+	if len(l) != DefaultVideoFrames-30 {
+		t.Fatalf("late writer got %d samples, want %d (from the key frame at frame 30)", len(l), DefaultVideoFrames-30)
+	}
+	for i, s := range l {
+		if !bytes.Equal(s.Data, e[30+i].Data) {
+			t.Fatalf("late writer's sample %d is not frame %d", i, 30+i)
+		}
+		want := e[30+i].Duration
+		if i < 10 {
+			want = burstDuration
+		}
+		if s.Duration != want {
+			t.Errorf("late writer's sample %d lasts %v, want %v", i, s.Duration, want)
+		}
+	}
+
+	// Turned off again, a late writer waits for the next key frame.
+	b = NewBroadcaster(DefaultVideo(Options{}))
+	b.clk = newFakeClock()
+	b.SetFastStart(true)
+	b.SetFastStart(false)
+	late = &recorder{}
+	b.Add(&recorder{onWrite: func(n int) {
+		if n == 40 {
+			b.Add(late)
+		}
+	}})
+	_ = b.Run(context.Background())
+	if got := late.got(); len(got) != DefaultVideoFrames-60 || !bytes.Equal(got[0].Data, e[60].Data) {
+		t.Errorf("without fast start the late writer got %d samples, want %d from frame 60", len(got), DefaultVideoFrames-60)
+	}
+
+	// Audio keeps nothing: every sample starts a stream.
+	b = NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 20})
+	b.clk = newFakeClock()
+	b.SetFastStart(true)
+	late = &recorder{}
+	b.Add(&recorder{onWrite: func(n int) {
+		if n == 5 {
+			b.Add(late)
+		}
+	}})
+	_ = b.Run(context.Background())
+	if got := len(late.got()); got != 15 {
+		t.Errorf("late audio writer got %d samples, want 15", got)
+	}
+}
+
+// numbered numbers the samples of a source: it appends a 4-byte count to
+// each sample's data (VP8 key frames are told by the first byte).
+type numbered struct {
+	Source
+	n uint32
+}
+
+func (s *numbered) Next(ctx context.Context) (media.Sample, error) {
+	smp, err := s.Source.Next(ctx)
+	if err != nil {
+		return smp, err
+	}
+	smp.Data = binary.BigEndian.AppendUint32(slices.Clone(smp.Data), s.n)
+	s.n++
+
+	return smp, nil
+}
+
+func number(s media.Sample) uint32 { return binary.BigEndian.Uint32(s.Data[len(s.Data)-4:]) }
+
+// TestBroadcasterFastStartConcurrent adds writers with fast start from
+// many goroutines while Run goes as fast as it can (run with -race): each
+// writer's samples must be consecutive, from a key frame.
+func TestBroadcasterFastStartConcurrent(t *testing.T) {
+	b := NewBroadcaster(&numbered{Source: DefaultVideo(Options{Loop: true})})
+	b.clk = newFakeClock()
+	b.SetFastStart(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	writers := make([]*recorder, 40)
+	var stuck atomic.Int32
+	for i := range writers {
+		w := &recorder{}
+		writers[i] = w
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			b.Add(w)
+			if !eventually(func() bool { return len(w.got()) >= 40 }) {
+				stuck.Add(1)
+			}
+			b.Remove(w)
+		})
+	}
+	wg.Wait()
+	cancel()
+	if err := receive(t, done, "Run to return after cancel"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if stuck.Load() != 0 {
+		t.Fatalf("%d writers got fewer than 40 samples within %v", stuck.Load(), testWait)
+	}
+	for i, w := range writers {
+		got := w.got()
+		if !IsKeyframe(b.mime, got[0].Data) {
+			t.Errorf("writer %d starts at sample %d, not a key frame", i, number(got[0]))
+		}
+		for j := 1; j < len(got); j++ {
+			if number(got[j]) != number(got[j-1])+1 {
+				t.Errorf("writer %d: sample %d came after sample %d", i, number(got[j]), number(got[j-1]))
+
+				break
+			}
+		}
 	}
 }
 
@@ -284,13 +471,14 @@ func TestBroadcasterRunOnce(t *testing.T) {
 	b.Add(&recorder{onWrite: func(int) { once.Do(func() { close(started) }) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	defer cancel()
 	go func() { done <- b.Run(ctx) }()
-	<-started
+	receive(t, started, "the first sample of Run")
 	if err := b.Run(ctx); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Run = %v, want ErrRunning", err)
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := receive(t, done, "Run to return after cancel"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 }

@@ -50,6 +50,34 @@ type SinkFunc func(f Frame) error
 // WriteFrame calls fn(f).
 func (fn SinkFunc) WriteFrame(f Frame) error { return fn(f) }
 
+// FromKeyframe returns a Sink that passes frames on to each of sinks in
+// turn from the first key frame on (Frame.Keyframe), so that every sink
+// starts on a frame it can decode: a Broadcaster's writers start the same
+// way. Audio frames are all key frames. The first error of a sink stops
+// the others from getting the frame, and is returned. The Sink is for one
+// track: it is not safe for concurrent use.
+func FromKeyframe(sinks ...Sink) Sink {
+	return &keyGate{sinks: sinks}
+}
+
+type keyGate struct {
+	start keyStart
+	sinks []Sink
+}
+
+func (g *keyGate) WriteFrame(f Frame) error {
+	if !g.start.pass(f.Keyframe) {
+		return nil
+	}
+	for _, s := range g.sinks {
+		if err := s.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
 // RTPReader is what Consume reads packets from. *webrtc.TrackRemote is one.
 // If it also has a SetReadDeadline(time.Time) error method, as
 // *webrtc.TrackRemote does, Consume uses it to stop a blocked read when its

@@ -336,20 +336,54 @@ func TestRecorderStartsAtKeyframe(t *testing.T) {
 	}
 }
 
+// TestFromKeyframe joins a video track in the middle of a group of
+// pictures: the sinks behind FromKeyframe start at the next key frame.
+// Audio frames all pass.
+func TestFromKeyframe(t *testing.T) {
+	samples := readAll(t, DefaultVideo(Options{}))
+	var all, gated frameLog
+	reader := &packetReader{codec: params(codecVP8), packets: packetize(t, codecVP8, samples[10:])}
+	if err := Consume(context.Background(), reader, &all, FromKeyframe(&gated)); err != nil {
+		t.Fatal(err)
+	}
+	if len(all.frames) != len(samples)-10 || len(gated.frames) != len(samples)-30 ||
+		!bytes.Equal(gated.frames[0].Sample.Data, samples[30].Data) {
+		t.Errorf("%d frames in, %d passed; want %d, and %d from the key frame at frame 30",
+			len(all.frames), len(gated.frames), len(samples)-10, len(samples)-30)
+	}
+
+	audio := readAll(t, DefaultAudio(Options{}))
+	var counter Counter
+	reader = &packetReader{codec: params(codecOpus), packets: packetize(t, codecOpus, audio[10:])}
+	if err := Consume(context.Background(), reader, FromKeyframe(&counter)); err != nil {
+		t.Fatal(err)
+	}
+	if counter.Frames() != uint64(len(audio)-10) {
+		t.Errorf("%d audio frames passed, want all %d", counter.Frames(), len(audio)-10)
+	}
+
+	stop := errors.New("sink full")
+	reader = &packetReader{codec: params(codecOpus), packets: packetize(t, codecOpus, audio)}
+	var after Counter
+	err := Consume(context.Background(), reader, FromKeyframe(SinkFunc(func(Frame) error { return stop }), &after))
+	if !errors.Is(err, stop) || after.Frames() != 0 {
+		t.Errorf("Consume = %v, and the sink after the failing one got %d frames; want the error and 0", err, after.Frames())
+	}
+}
+
 func TestConsumeCancel(t *testing.T) {
 	samples := readAll(t, DefaultAudio(Options{}))
 	reader := &packetReader{codec: params(codecOpus), packets: packetize(t, codecOpus, samples), hold: true}
 	var counter Counter
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	defer cancel()
 	go func() { done <- Consume(ctx, reader, &counter) }()
 	// The reader blocks after the last packet until the deadline that
 	// cancelling sets.
-	for counter.Frames() < uint64(len(samples)-1) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "all frames but the last", func() bool { return counter.Frames() >= uint64(len(samples)-1) })
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := receive(t, done, "Consume to return after cancel"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Consume = %v, want context.Canceled", err)
 	}
 	// The last frame was held for the packet after it; cancelling flushed it.

@@ -46,7 +46,7 @@ func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 		if err := from.SetLocalDescription(desc); err != nil {
 			t.Fatal(err)
 		}
-		<-gathered
+		receive(t, gathered, "ICE gathering")
 		if err := to.SetRemoteDescription(*from.LocalDescription()); err != nil {
 			t.Fatal(err)
 		}
@@ -148,17 +148,16 @@ func TestPionLoopback(t *testing.T) {
 	}
 	cancel()
 	for range 2 {
-		if err := <-streams; !errors.Is(err, context.Canceled) {
+		if err := receive(t, streams, "Broadcaster.Run to return after cancel"); !errors.Is(err, context.Canceled) {
 			t.Errorf("Broadcaster.Run = %v, want context.Canceled", err)
 		}
 	}
-	wg.Wait()
-	close(consumeErrs)
-	for err := range consumeErrs {
-		if !errors.Is(err, context.Canceled) {
+	for range 2 {
+		if err := receive(t, consumeErrs, "Consume to return after cancel"); !errors.Is(err, context.Canceled) {
 			t.Errorf("Consume = %v, want context.Canceled", err)
 		}
 	}
+	wg.Wait() // both returned
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ type Master struct {
 	out     *outbox
 	timings SignalingTimings
 
-	video, audio *fanout
+	media outMedia
 
 	hmu      sync.RWMutex
 	onJoined func(viewerID string)
@@ -101,7 +101,7 @@ type session struct {
 	m       *Master
 	id      string
 	pc      *webrtc.PeerConnection
-	vt, at  *webrtc.TrackLocalStaticSample
+	vt, at  *sendTrack
 	started time.Time
 	guard   pcGuard
 
@@ -161,12 +161,7 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 		sessions: map[string]*session{},
 	}
 	m.out = newOutbox(sc, log)
-	if cfg.Video != nil {
-		m.video = newFanout(cfg.Video.Codec(), !cfg.DisableFastStart)
-	}
-	if cfg.Audio != nil {
-		m.audio = newFanout(cfg.Audio.Codec(), false)
-	}
+	m.media = newOutMedia(cfg.Video, cfg.Audio, !cfg.DisableFastStart)
 	return m, nil
 }
 
@@ -267,7 +262,7 @@ func (m *Master) Start(ctx context.Context) error {
 	m.timings.Connect = time.Since(t0)
 	m.mu.Unlock()
 
-	sendMedia(bctx, &m.tracker, m.log, m.cfg.Video, m.video, m.cfg.Audio, m.audio)
+	m.media.run(bctx, &m.tracker, m.log)
 	m.log.Info("peer: master started", "channel", m.res.ChannelARN())
 	return nil
 }
@@ -384,7 +379,7 @@ func (m *Master) newSession(id string, started time.Time) (*session, error) {
 	s := &session{m: m, id: id, pc: pc, started: started}
 	for _, t := range []struct {
 		src  media.Source
-		dst  **webrtc.TrackLocalStaticSample
+		dst  **sendTrack
 		kind string
 	}{{m.cfg.Video, &s.vt, "video"}, {m.cfg.Audio, &s.at, "audio"}} {
 		if t.src == nil {
@@ -400,7 +395,7 @@ func (m *Master) newSession(id string, started time.Time) (*session, error) {
 			_ = pc.Close()
 			return nil, fmt.Errorf("%w: adding the %s track: %w", ErrPeerConnection, t.kind, err)
 		}
-		*t.dst = track
+		*t.dst = &sendTrack{TrackLocalStaticSample: track}
 		m.goRun(func() { drainRTCP(sender) })
 	}
 	pc.OnICECandidate(s.localCandidate)
@@ -527,12 +522,7 @@ func (s *session) stateChange(st webrtc.PeerConnectionState) {
 		s.joined = true
 		s.connect = time.Since(s.started)
 		s.mu.Unlock()
-		if m.video != nil && s.vt != nil {
-			m.video.add(s.vt)
-		}
-		if m.audio != nil && s.at != nil {
-			m.audio.add(s.at)
-		}
+		m.media.add(s.vt, s.at)
 		m.log.Info("peer: viewer joined", "viewer", s.id, "after", s.connect)
 		if joined, _, _, _ := m.handlers(); joined != nil {
 			joined(s.id)
@@ -563,12 +553,7 @@ func (m *Master) end(s *session, reason error) {
 		delete(m.sessions, s.id)
 	}
 	m.mu.Unlock()
-	if m.video != nil && s.vt != nil {
-		m.video.remove(s.vt)
-	}
-	if m.audio != nil && s.at != nil {
-		m.audio.remove(s.at)
-	}
+	m.media.remove(s.vt, s.at)
 	m.closePC(s)
 	m.log.Info("peer: viewer left", "viewer", s.id, "reason", reason)
 	if _, left, _, _ := m.handlers(); left != nil {
@@ -669,9 +654,7 @@ func (m *Master) Stats() map[string]SessionStats {
 		s.mu.Lock()
 		st.OfferToAnswer, st.ICEConnect, st.Connect = s.offerToAnswer, s.iceConnect, s.connect
 		s.mu.Unlock()
-		vf, vb := m.video.counts(s.vt)
-		af, ab := m.audio.counts(s.at)
-		st.FramesSent, st.BytesSent = vf+af, vb+ab
+		st.FramesSent, st.BytesSent = sent(s.vt, s.at)
 		st.DataMessagesSent, st.DataMessagesReceived = s.dataSent.Load(), s.dataRecv.Load()
 		collectPC(s.pc, &s.guard, &st)
 		out[s.id] = st

@@ -133,8 +133,7 @@ type Viewer struct {
 	api     *webrtc.API
 	res     *channel.Resolved
 	sc      *signaling.Client
-	video   *fanout // own media, if any
-	audio   *fanout
+	media   outMedia // own media, if any
 	vCount  media.Counter
 	aCount  media.Counter
 	dataIn  atomic.Uint64
@@ -172,7 +171,7 @@ type Viewer struct {
 type viewerSession struct {
 	pc      *webrtc.PeerConnection
 	dc      *webrtc.DataChannel
-	vt, at  *webrtc.TrackLocalStaticSample
+	vt, at  *sendTrack
 	started time.Time // the offer was sent
 	guard   pcGuard
 
@@ -251,12 +250,7 @@ func NewViewer(ctx context.Context, cfg ViewerConfig) (*Viewer, error) {
 			Endpoint: res.Timings().Endpoint, ICEConfig: res.Timings().ICEConfig,
 		},
 	}
-	if cfg.Video != nil {
-		v.video = newFanout(cfg.Video.Codec(), false)
-	}
-	if cfg.Audio != nil {
-		v.audio = newFanout(cfg.Audio.Codec(), false)
-	}
+	v.media = newOutMedia(cfg.Video, cfg.Audio, false)
 	v.vCount.OnFirstFrame(func(f media.Frame) {
 		v.mu.Lock()
 		start := v.start
@@ -389,7 +383,7 @@ func (v *Viewer) Start(ctx context.Context) error {
 	v.timings.Connect = time.Since(t0)
 	v.mu.Unlock()
 
-	sendMedia(v.ctx, &v.tracker, v.log, v.cfg.Video, v.video, v.cfg.Audio, v.audio)
+	v.media.run(v.ctx, &v.tracker, v.log)
 	v.negMu.Lock()
 	err := v.offer(ctx)
 	v.negMu.Unlock()
@@ -528,7 +522,7 @@ func (v *Viewer) offer(ctx context.Context) error {
 		kind webrtc.RTPCodecType
 		no   bool
 		src  media.Source
-		dst  **webrtc.TrackLocalStaticSample
+		dst  **sendTrack
 	}{{webrtc.RTPCodecTypeVideo, v.cfg.NoVideo, v.cfg.Video, &s.vt}, {webrtc.RTPCodecTypeAudio, v.cfg.NoAudio, v.cfg.Audio, &s.at}} {
 		switch {
 		case k.src != nil:
@@ -544,7 +538,7 @@ func (v *Viewer) offer(ctx context.Context) error {
 			if err != nil {
 				return fail(fmt.Errorf("%w: adding the %s track: %w", ErrPeerConnection, k.kind, err))
 			}
-			*k.dst = track
+			*k.dst = &sendTrack{TrackLocalStaticSample: track}
 			sender := tr.Sender()
 			v.goRun(func() { drainRTCP(sender) })
 		case !k.no:
@@ -658,12 +652,7 @@ func (v *Viewer) offer(ctx context.Context) error {
 
 // retire takes an old session's tracks out of the media and closes it.
 func (v *Viewer) retire(s *viewerSession) {
-	if v.video != nil && s.vt != nil {
-		v.video.remove(s.vt)
-	}
-	if v.audio != nil && s.at != nil {
-		v.audio.remove(s.at)
-	}
+	v.media.remove(s.vt, s.at)
 	v.goRun(func() { _ = s.guard.close(s.pc) })
 }
 
@@ -704,12 +693,7 @@ func (v *Viewer) stateChange(s *viewerSession, st webrtc.PeerConnectionState) {
 		v.lost(s, fmt.Errorf("%w: peer connection %s", ErrConnectionFailed, st))
 	}
 	if st == webrtc.PeerConnectionStateConnected {
-		if v.video != nil && s.vt != nil {
-			v.video.add(s.vt)
-		}
-		if v.audio != nil && s.at != nil {
-			v.audio.add(s.at)
-		}
+		v.media.add(s.vt, s.at)
 	}
 	v.hmu.RLock()
 	f := v.onState
@@ -802,7 +786,7 @@ func (v *Viewer) track(track *webrtc.TrackRemote) {
 		}
 		return nil
 	}))
-	gate := &keyGate{next: sinks}
+	gate := media.FromKeyframe(sinks...)
 	v.mu.Lock()
 	ctx := v.ctx
 	v.mu.Unlock()
@@ -811,28 +795,6 @@ func (v *Viewer) track(track *webrtc.TrackRemote) {
 			v.log.Debug("peer: track ended", "kind", track.Kind(), "err", err)
 		}
 	})
-}
-
-// keyGate passes frames on from the first key frame, so that every sink
-// starts on a frame it can decode.
-type keyGate struct {
-	open bool
-	next []media.Sink
-}
-
-func (g *keyGate) WriteFrame(f media.Frame) error {
-	if !g.open {
-		if !f.Keyframe && media.KindOf(f.Codec.RTPCodecCapability) == webrtc.RTPCodecTypeVideo {
-			return nil
-		}
-		g.open = true
-	}
-	for _, s := range g.next {
-		if err := s.WriteFrame(f); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Send sends a binary message on the viewer's data channel. It returns
@@ -920,9 +882,7 @@ func (v *Viewer) Stats() ViewerStats {
 		st.Started = s.started
 		st.OfferToAnswer, st.ICEConnect, st.Connect = s.offerToAnswer, s.iceConnect, s.connect
 		pc = s.pc
-		vf, vb := v.video.counts(s.vt)
-		af, ab := v.audio.counts(s.at)
-		st.FramesSent, st.BytesSent = vf+af, vb+ab
+		st.FramesSent, st.BytesSent = sent(s.vt, s.at)
 	}
 	v.mu.Unlock()
 	st.TimeToFirstFrame = time.Duration(v.ttff.Load())
