@@ -147,7 +147,7 @@ func cloneServers(in []webrtc.ICEServer) []webrtc.ICEServer {
 
 // iceServerConfig is the answer of GetIceServerConfig.
 type iceServerConfig struct {
-	IceServerList []struct {
+	ICEServerList []struct {
 		Uris     []string `json:"Uris"`
 		Username string   `json:"Username"`
 		Password string   `json:"Password"`
@@ -227,7 +227,7 @@ func (r *Resolver) iceOnce(ctx context.Context, httpsEndpoint string, payload []
 	now := r.now()
 	var minTTL time.Duration = -1
 	res := iceResult{}
-	for _, s := range cfg.IceServerList {
+	for _, s := range cfg.ICEServerList {
 		if len(s.Uris) == 0 {
 			continue
 		}

@@ -24,7 +24,7 @@ func BenchmarkRelay(b *testing.B) {
 	}
 	defer srv.Close()
 	ctx := context.Background()
-	p, _ := sigv4.New(srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureWebSocket())
+	p, _ := sigv4.New(srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureEndpoint())
 	connect := func(arn, id string) *websocket.Conn {
 		q := map[string]string{sigv4.ParamChannelARN: arn}
 		if id != "" {

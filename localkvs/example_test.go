@@ -39,7 +39,7 @@ func Example() {
 	arn := aws.ToString(out.ChannelARN)
 
 	// Signaling: presigned WebSocket URLs, no X-Amz-ClientId for the master.
-	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureWebSocket())
+	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureEndpoint())
 	connect := func(clientID string) *websocket.Conn {
 		q := map[string]string{sigv4.ParamChannelARN: arn}
 		if clientID != "" {
@@ -105,7 +105,7 @@ func ExampleServer_ReconnectICEServer() {
 		log.Fatal(err)
 	}
 	creds := credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")
-	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureWebSocket())
+	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureEndpoint())
 	u, err := signer.PresignURL(ctx, srv.WSSEndpoint(), map[string]string{sigv4.ParamChannelARN: arn}, time.Now())
 	if err != nil {
 		log.Fatal(err)

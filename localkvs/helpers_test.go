@@ -78,7 +78,7 @@ func mustCreate(t *testing.T, srv *localkvs.Server, name string) string {
 // presign returns the signed WebSocket URL for arn; clientID "" means master.
 func presign(t *testing.T, srv *localkvs.Server, arn, clientID string, at time.Time, secret string) string {
 	t.Helper()
-	p, err := sigv4.New(srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, secret, ""), sigv4.AllowInsecureWebSocket())
+	p, err := sigv4.New(srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, secret, ""), sigv4.AllowInsecureEndpoint())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func New(cfg Config) (*Client, error) {
 	if c.signer == nil {
 		opts := []sigv4.Option{sigv4.WithService(cfg.Service)}
 		if cfg.AllowInsecureEndpoint {
-			opts = append(opts, sigv4.AllowInsecureWebSocket())
+			opts = append(opts, sigv4.AllowInsecureEndpoint())
 		}
 		p, err := sigv4.New(cfg.Region, cfg.Credentials, opts...)
 		if err != nil {

@@ -455,7 +455,7 @@ func (s *offsetSigner) PresignURL(ctx context.Context, endpoint string, q map[st
 // given time.Now() plus SystemClockOffset.
 func TestRequestSignerAndClockOffset(t *testing.T) {
 	e := startEnv(t, localkvs.Config{})
-	p, err := sigv4.New(e.srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureWebSocket())
+	p, err := sigv4.New(e.srv.Region(), sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureEndpoint())
 	must(t, err)
 	s := &offsetSigner{p: p, times: make(chan time.Time, 10)}
 	v := e.client(t, signaling.RoleViewer, "viewer-1", func(c *signaling.Config) {

@@ -27,7 +27,7 @@ func BenchmarkPresignURL(b *testing.B) {
 
 func BenchmarkVerifyPresigned(b *testing.B) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p, _ := New("us-west-2", StaticCredentials(testKey, testSecret, ""), AllowInsecureWebSocket())
+	p, _ := New("us-west-2", StaticCredentials(testKey, testSecret, ""), AllowInsecureEndpoint())
 	s, _ := p.PresignURL(context.Background(), "ws://127.0.0.1:4566", map[string]string{ParamChannelARN: "arn:aws:kinesisvideo:us-west-2:000000000000:channel/demo/1"}, now)
 	u, _ := url.Parse(s)
 	v := &Verifier{Lookup: lookup, Now: func() time.Time { return now }}

@@ -76,18 +76,18 @@ type Option func(*Presigner)
 // "kinesisvideo").
 func WithService(service string) Option { return func(p *Presigner) { p.service = service } }
 
-// AllowInsecureWebSocket lets the presigner sign ws:// endpoints as well as
+// AllowInsecureEndpoint lets the presigner sign ws:// endpoints as well as
 // wss:// ones. It exists for the local KVS-compatible service without TLS;
 // real KVS endpoints are always wss://.
-func AllowInsecureWebSocket() Option { return func(p *Presigner) { p.allowWS = true } }
+func AllowInsecureEndpoint() Option { return func(p *Presigner) { p.allowInsecure = true } }
 
 // Presigner signs KVS signaling WebSocket URLs with SigV4 query
 // authentication. It is safe for concurrent use.
 type Presigner struct {
-	region  string
-	service string
-	creds   aws.CredentialsProvider
-	allowWS bool
+	region        string
+	service       string
+	creds         aws.CredentialsProvider
+	allowInsecure bool
 
 	scopeSuffix string // "/<region>/<service>/aws4_request"
 
@@ -171,7 +171,7 @@ func SplitEndpoint(endpoint string) (scheme, host, path string, err error) {
 // viewer). The result is byte for byte what the official JS SDK's
 // SigV4RequestSigner.getSignedURL returns for the same input.
 //
-// The endpoint must start with wss:// (or ws:// with [AllowInsecureWebSocket])
+// The endpoint must start with wss:// (or ws:// with [AllowInsecureEndpoint])
 // and must not carry a query. t is used as given; callers correcting for
 // clock skew add their offset before calling. The query must not carry
 // X-Amz-Signature; the other X-Amz-* signing parameters, if given, are
@@ -181,8 +181,8 @@ func (p *Presigner) PresignURL(ctx context.Context, endpoint string, query map[s
 	if err != nil {
 		return "", err
 	}
-	if scheme == "ws" && !p.allowWS {
-		return "", fmt.Errorf("%w: %q should start with wss:// (ws:// needs sigv4.AllowInsecureWebSocket)", ErrEndpointScheme, endpoint)
+	if scheme == "ws" && !p.allowInsecure {
+		return "", fmt.Errorf("%w: %q should start with wss:// (ws:// needs sigv4.AllowInsecureEndpoint)", ErrEndpointScheme, endpoint)
 	}
 	if _, ok := query[ParamSignature]; ok {
 		return "", fmt.Errorf("sigv4: query must not contain %s", ParamSignature)
@@ -236,7 +236,7 @@ func (p *Presigner) PresignURL(ctx context.Context, endpoint string, query map[s
 		}
 		buf = append(buf, kv.k...)
 		buf = append(buf, '=')
-		buf = AppendEscaped(buf, kv.v)
+		buf = appendEscaped(buf, kv.v)
 	}
 	canonicalQuery := buf[qStart:]
 
@@ -310,7 +310,7 @@ func (p *Presigner) mac(secret, date string, data, dst []byte) []byte {
 	defer p.mu.Unlock()
 	if p.key.mac == nil || p.key.secret != secret || p.key.date != date {
 		p.key = derivedKey{secret: secret, date: date,
-			mac: hmac.New(sha256.New, SigningKey(secret, date, p.region, p.service))}
+			mac: hmac.New(sha256.New, signingKey(secret, date, p.region, p.service))}
 	}
 	p.key.mac.Reset()
 	p.key.mac.Write(data)
@@ -329,15 +329,15 @@ func setParam(params []kv, k, v string) []kv {
 	return append(params, kv{k, v})
 }
 
-// Escape appends s to b percent-encoded as RFC 3986: every byte but
+// escape appends s to b percent-encoded as RFC 3986: every byte but
 // A-Z a-z 0-9 - _ . ~ becomes %XX with upper-case hex.
-func Escape(b *strings.Builder, s string) {
+func escape(b *strings.Builder, s string) {
 	var tmp [256]byte
-	b.Write(AppendEscaped(tmp[:0], s))
+	b.Write(appendEscaped(tmp[:0], s))
 }
 
-// AppendEscaped appends s to dst percent-encoded as RFC 3986 (see [Escape]).
-func AppendEscaped(dst []byte, s string) []byte {
+// appendEscaped appends s to dst percent-encoded as RFC 3986 (see escape).
+func appendEscaped(dst []byte, s string) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	start := 0
 	for i := 0; i < len(s); i++ {
@@ -373,9 +373,9 @@ func stringToSign(datetime, scope, canonicalRequest string) string {
 	return Algorithm + "\n" + datetime + "\n" + scope + "\n" + hex.EncodeToString(h[:])
 }
 
-// SigningKey derives the SigV4 signing key: HMAC-SHA256 chained over
+// signingKey derives the SigV4 signing key: HMAC-SHA256 chained over
 // "AWS4"+secret, date (yyyymmdd), region, service and "aws4_request".
-func SigningKey(secret, date, region, service string) []byte {
+func signingKey(secret, date, region, service string) []byte {
 	k := hmacSHA256([]byte("AWS4"+secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)

@@ -112,10 +112,10 @@ func TestPresignRefusesBadEndpoints(t *testing.T) {
 			t.Errorf("%q: error %q does not name the endpoint", tc.endpoint, err)
 		}
 	}
-	insecure, _ := New("us-west-2", StaticCredentials("AKID", "SECRET", ""), AllowInsecureWebSocket())
+	insecure, _ := New("us-west-2", StaticCredentials("AKID", "SECRET", ""), AllowInsecureEndpoint())
 	u, err := insecure.PresignURL(ctx, "ws://127.0.0.1:4566", map[string]string{ParamChannelARN: "arn"}, time.Now())
 	if err != nil || !strings.HasPrefix(u, "ws://127.0.0.1:4566/?X-Amz-Algorithm=") {
-		t.Fatalf("ws:// with AllowInsecureWebSocket: %q, %v", u, err)
+		t.Fatalf("ws:// with AllowInsecureEndpoint: %q, %v", u, err)
 	}
 }
 

@@ -228,7 +228,7 @@ func (v *Verifier) VerifyPresigned(host, path string, query url.Values) (Identit
 	var b strings.Builder
 	canonicalQuery(&b, query, ParamSignature)
 	cr := canonicalRequest("GET", path, b.String(), "host:"+host+"\n", "host", emptySHA256)
-	want := hmacSHA256(SigningKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
+	want := hmacSHA256(signingKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
 	if err := compareSignature(want, sig); err != nil {
 		return Identity{}, err
 	}
@@ -251,10 +251,10 @@ func canonicalQuery(b *strings.Builder, q url.Values, skip string) {
 			continue
 		}
 		var kb strings.Builder
-		Escape(&kb, k)
+		escape(&kb, k)
 		for _, val := range vs {
 			var vb strings.Builder
-			Escape(&vb, val)
+			escape(&vb, val)
 			pairs = append(pairs, pair{kb.String(), vb.String()})
 		}
 	}
@@ -365,7 +365,7 @@ func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error)
 		path = "/"
 	}
 	cr := canonicalRequest(r.Method, path, qb.String(), hb.String(), sh, payload)
-	want := hmacSHA256(SigningKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
+	want := hmacSHA256(signingKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
 	if err := compareSignature(want, sig); err != nil {
 		return Identity{}, err
 	}

@@ -41,7 +41,7 @@ func lookup(id string) (string, bool) {
 
 func presigned(t *testing.T, endpoint string, at time.Time, token string, q map[string]string) (host, path string, query url.Values) {
 	t.Helper()
-	p, err := New("us-west-2", StaticCredentials(testKey, testSecret, token), AllowInsecureWebSocket())
+	p, err := New("us-west-2", StaticCredentials(testKey, testSecret, token), AllowInsecureEndpoint())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,9 +300,10 @@ func TestAllowedHosts(t *testing.T) {
 	}
 }
 
-// TestServeStopsWithContext: Serve answers on its listener and returns nil
-// once its context is done.
-func TestServeStopsWithContext(t *testing.T) {
+// TestServeAndShutdown: Serve answers on its listener until Shutdown, then
+// returns http.ErrServerClosed and the listener is closed; a Serve after
+// Shutdown returns at once; ListenAndServe names an address it cannot use.
+func TestServeAndShutdown(t *testing.T) {
 	local, err := web.StartLocal(web.LocalConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -316,9 +317,8 @@ func TestServeStopsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
+	go func() { done <- srv.Serve(l) }()
 	res, err := http.Get("http://" + l.Addr().String() + "/api/info")
 	if err != nil {
 		t.Fatal(err)
@@ -327,17 +327,36 @@ func TestServeStopsWithContext(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("GET /api/info: %d", res.StatusCode)
 	}
-	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve returned %v after its context ended, want nil", err)
+		if !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v after Shutdown, want http.ErrServerClosed", err)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return after its context ended")
+		t.Fatal("Serve did not return after Shutdown")
 	}
 	if _, err := http.Get("http://" + l.Addr().String() + "/"); err == nil {
-		t.Error("the server still answers after Serve returned")
+		t.Error("the server still answers after Shutdown")
+	}
+
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l2); !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve after Shutdown: %v, want http.ErrServerClosed", err)
+	}
+	busy, err := web.New(local.Config(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.ListenAndServe(local.KVS.Addr().String()); err == nil || !strings.Contains(err.Error(), local.KVS.Addr().String()) {
+		t.Errorf("ListenAndServe on a port in use: %v, want an error naming the address", err)
 	}
 }
 

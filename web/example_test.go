@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	hs := httptest.NewServer(srv) // or srv.ListenAndServe(ctx, "127.0.0.1:3001")
+	hs := httptest.NewServer(srv) // or go srv.ListenAndServe("127.0.0.1:3001"), then srv.Shutdown(ctx)
 	defer hs.Close()
 
 	res, err := http.Get(hs.URL + "/")

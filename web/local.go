@@ -80,7 +80,7 @@ func StartLocal(cfg LocalConfig) (*Local, error) {
 // its aws.Config, ws:// endpoints allowed, and channels created on first
 // connect so that `?view=viewer&channelName=demo` works at once.
 func (l *Local) Config(logger *slog.Logger) Config {
-	return Config{AWS: l.AWS, AllowInsecureWebSocket: true, CreateIfMissing: true, Logger: logger}
+	return Config{AWS: l.AWS, AllowInsecureEndpoint: true, CreateIfMissing: true, Logger: logger}
 }
 
 // Close shuts the local service down gracefully (GO_AWAY to every

@@ -44,10 +44,10 @@ type Config struct {
 	// service, and an optional HTTPClient (for a custom CA). The browser
 	// never sees the credentials: the server signs URLs with them.
 	AWS aws.Config
-	// AllowInsecureWebSocket lets the server sign ws:// signaling endpoints,
+	// AllowInsecureEndpoint lets the server sign ws:// signaling endpoints,
 	// which only a local service without TLS returns. Real KVS endpoints are
 	// always wss://.
-	AllowInsecureWebSocket bool
+	AllowInsecureEndpoint bool
 	// CreateIfMissing makes /api/connect create a channel that does not
 	// exist yet. Off by default, as on the official test page, where
 	// "Create Channel" is an explicit button.
@@ -62,7 +62,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server is the test page and its backend. It is an http.Handler:
+// Server is the test page and its backend. It is an http.Handler, to mount
+// or to test with httptest, and it runs itself the net/http way: Serve or
+// ListenAndServe until Shutdown.
 //
 //	GET  /               the page and its static assets (embedded)
 //	GET  /api/info       {"region", "endpoint", "insecureWebSocket"}
@@ -81,6 +83,7 @@ type Server struct {
 	resolver *channel.Resolver
 	mux      *http.ServeMux
 	static   fs.FS
+	hs       *http.Server // what Serve runs and Shutdown stops
 }
 
 // New validates cfg and returns a Server.
@@ -92,8 +95,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, ErrNoCredentials
 	}
 	var opts []sigv4.Option
-	if cfg.AllowInsecureWebSocket {
-		opts = append(opts, sigv4.AllowInsecureWebSocket())
+	if cfg.AllowInsecureEndpoint {
+		opts = append(opts, sigv4.AllowInsecureEndpoint())
 	}
 	p, err := sigv4.New(cfg.AWS.Region, cfg.AWS.Credentials, opts...)
 	if err != nil {
@@ -112,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log, presign: p, resolver: res, static: sub, mux: http.NewServeMux()}
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.mux.HandleFunc("GET /api/info", s.handleInfo)
 	s.mux.HandleFunc("POST /api/connect", s.handleConnect)
 	s.mux.HandleFunc("POST /api/channels", s.handleChannels)
@@ -149,34 +153,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Serve serves the page on l until ctx is done, then shuts down gracefully
-// (waiting up to 5 s for requests in flight). It returns nil after a
-// shutdown caused by ctx.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := hs.Shutdown(sctx)
-		<-errc
-		return err
-	}
-}
+// Serve accepts connections on l and serves the page and its API on them
+// until Shutdown, like http.Server.Serve: it always returns a non-nil
+// error, http.ErrServerClosed after Shutdown (at once when Shutdown came
+// first). Serve closes l when it returns.
+func (s *Server) Serve(l net.Listener) error { return s.hs.Serve(l) }
 
-// ListenAndServe listens on addr (e.g. "127.0.0.1:3001") and calls
-// [Server.Serve].
-func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+// ListenAndServe listens on the TCP address addr (e.g. "127.0.0.1:3001")
+// and calls [Server.Serve].
+func (s *Server) ListenAndServe(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("web: listen %s: %w", addr, err)
 	}
-	return s.Serve(ctx, l)
+	return s.Serve(l)
 }
+
+// Shutdown stops the server gracefully, like http.Server.Shutdown: it
+// closes the listeners, then waits for the requests in flight to finish
+// until ctx is done (returning ctx's error then). Serve returns
+// http.ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx) }
 
 // hostAllowed checks a Host header against Config.AllowedHosts.
 func (s *Server) hostAllowed(hostport string) bool {
@@ -254,7 +251,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"region":            s.cfg.AWS.Region,
 		"endpoint":          endpoint,
-		"insecureWebSocket": s.cfg.AllowInsecureWebSocket,
+		"insecureWebSocket": s.cfg.AllowInsecureEndpoint,
 	})
 }
 

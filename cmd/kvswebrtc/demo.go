@@ -175,7 +175,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var webDone chan error
 	if *withWeb {
 		ws, err := web.New(web.Config{
-			AWS: awsCfg, AllowInsecureWebSocket: true, CreateIfMissing: true,
+			AWS: awsCfg, AllowInsecureEndpoint: true, CreateIfMissing: true,
 			AllowedHosts: []string{"localhost", "127.0.0.1", "::1"}, Logger: logger,
 		})
 		if err != nil {
@@ -187,7 +187,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		_, port, _ := net.SplitHostPort(l.Addr().String())
 		webDone = make(chan error, 1)
-		go func() { webDone <- ws.Serve(runCtx, l) }()
+		go func() { webDone <- serveWeb(runCtx, ws, l) }()
 		fmt.Fprintf(out, "test page: open http://localhost:%s/?view=viewer&channelName=%s\n", port, *chName)
 	}
 	until := "until Ctrl-C"

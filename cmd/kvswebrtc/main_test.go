@@ -69,7 +69,7 @@ func TestSignMatchesSigv4(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("sign: %d %s", code, errOut)
 		}
-		p, err := sigv4.New("us-west-2", sigv4.StaticCredentials("AKIA4F7WJQR7FMMWMNXI", "FakeSecretKey", "FakeSessionToken"), sigv4.AllowInsecureWebSocket())
+		p, err := sigv4.New("us-west-2", sigv4.StaticCredentials("AKIA4F7WJQR7FMMWMNXI", "FakeSecretKey", "FakeSessionToken"), sigv4.AllowInsecureEndpoint())
 		if err != nil {
 			t.Fatal(err)
 		}

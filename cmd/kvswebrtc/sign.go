@@ -59,7 +59,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kvswebrtc sign: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
 		return 1
 	}
-	p, err := sigv4.New(*region, cfg.Credentials, sigv4.WithService(*service), sigv4.AllowInsecureWebSocket())
+	p, err := sigv4.New(*region, cfg.Credentials, sigv4.WithService(*service), sigv4.AllowInsecureEndpoint())
 	if err != nil {
 		fmt.Fprintf(stderr, "kvswebrtc sign: %v\n", err)
 		return 2

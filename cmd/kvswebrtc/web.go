@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/web"
 )
@@ -65,7 +68,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return exitErr(stderr, "web", err)
 		}
-		cfg = web.Config{AWS: awsCfg, Logger: logger, AllowInsecureWebSocket: isLoopbackURL(af.endpointURL)}
+		cfg = web.Config{AWS: awsCfg, Logger: logger, AllowInsecureEndpoint: isLoopbackURL(af.endpointURL)}
 		mode = "Amazon KVS in " + awsCfg.Region
 		if awsCfg.BaseEndpoint != nil {
 			mode = "KVS-compatible endpoint " + *awsCfg.BaseEndpoint
@@ -84,8 +87,28 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	fmt.Fprintf(stdout, "kvswebrtc test page: http://localhost:%s/\n  backend: %s\n  open a master tab:  http://localhost:%s/?view=master&channelName=demo\n  and a viewer tab:   http://localhost:%s/?view=viewer&channelName=demo\n", port, mode, port, port)
-	if err := srv.Serve(ctx, l); err != nil {
+	if err := serveWeb(ctx, srv, l); err != nil {
 		return exitErr(stderr, "web", err)
 	}
 	return 0
+}
+
+// serveWeb serves the test page on l until ctx is done, then shuts it down,
+// waiting up to 5 s for the requests in flight. It returns nil after that
+// shutdown, and Serve's error when serving fails before.
+func serveWeb(ctx context.Context, srv *web.Server, l net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
 }

@@ -347,7 +347,7 @@ func (r *runner) setupKVS(ctx context.Context, endpoint string) ([]string, error
 		return nil, errors.New("GetSignalingChannelEndpoint returned no WSS endpoint")
 	}
 	// The local service has one WSS endpoint for every channel and role.
-	p, err := sigv4.New(r.cfg.Region, sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureWebSocket())
+	p, err := sigv4.New(r.cfg.Region, sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""), sigv4.AllowInsecureEndpoint())
 	if err != nil {
 		return nil, err
 	}
