@@ -1,7 +1,6 @@
 package localkvs
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,26 +44,6 @@ const (
 	DefaultTURNTTL = wire.ICETTL
 	// DefaultTURNAllocations is the number of TURN allocations per channel.
 	DefaultTURNAllocations = 50
-)
-
-// Errors returned by [New] and the Server's methods.
-var (
-	// ErrInvalidConfig: a Config field breaks a rule; the message names it.
-	ErrInvalidConfig = errors.New("localkvs: invalid config")
-	// ErrServerClosed: the server was shut down or closed.
-	ErrServerClosed = errors.New("localkvs: server closed")
-	// ErrStoreLocked: another process holds the channel store in DataDir.
-	ErrStoreLocked = errors.New("localkvs: channel store is in use by another process")
-	// ErrInvalidArgument: a request argument breaks a rule (InvalidArgumentException).
-	ErrInvalidArgument = errors.New("localkvs: invalid argument")
-	// ErrResourceInUse: a channel with that name exists (ResourceInUseException).
-	ErrResourceInUse = errors.New("localkvs: resource in use")
-	// ErrNotFound: no such channel (ResourceNotFoundException).
-	ErrNotFound = errors.New("localkvs: resource not found")
-	// ErrVersionMismatch: CurrentVersion is not the channel's version (VersionMismatchException).
-	ErrVersionMismatch = errors.New("localkvs: version mismatch")
-	// ErrLimitExceeded: an account or channel limit was hit.
-	ErrLimitExceeded = errors.New("localkvs: limit exceeded")
 )
 
 // Config configures a [Server]. The zero value is a usable in-memory,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,9 +73,7 @@ func validTags(tags []tagJSON) error {
 }
 
 func tagsLimit(n int) error {
-	return &apiError{http.StatusBadRequest, codeTagsLimit,
-		fmt.Sprintf("a resource can have at most %d tags, this request would give it %d", maxTags, n),
-		fmt.Errorf("%w: more than %d tags", ErrLimitExceeded, maxTags)}
+	return limitExceeded(codeTagsLimit, "a resource can have at most %d tags, this request would give it %d", maxTags, n)
 }
 
 // createChannel validates and creates a channel.
@@ -145,7 +142,7 @@ func (s *Server) lookup(name, arn string) (*channelRec, error) {
 		}
 		c, ok := s.store.get("", arn)
 		if !ok {
-			return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
+			return nil, noChannel(arn)
 		}
 		return c, nil
 	}
@@ -157,7 +154,7 @@ func (s *Server) lookup(name, arn string) (*channelRec, error) {
 	}
 	c, ok := s.store.get(name, "")
 	if !ok {
-		return nil, fmt.Errorf("%w: no signaling channel named %q", ErrNotFound, name)
+		return nil, notFound("no signaling channel named %q", name)
 	}
 	return c, nil
 }
@@ -247,9 +244,7 @@ func (s *Server) apiUpdate(_ context.Context, _ *http.Request, body []byte) (any
 	}
 	c, err := s.store.update(in.ChannelARN, func(c *channelRec) error {
 		if c.Version != in.CurrentVersion {
-			return &apiError{http.StatusBadRequest, codeVersionMismatch,
-				fmt.Sprintf("CurrentVersion %q is not the channel's current version", in.CurrentVersion),
-				ErrVersionMismatch}
+			return versionMismatch(in.CurrentVersion)
 		}
 		if ttl != nil {
 			c.TTL = *ttl
@@ -298,7 +293,7 @@ func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (a
 		return nil, err
 	}
 	if _, ok := s.store.get("", in.ChannelARN); !ok {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
+		return nil, noChannel(in.ChannelARN)
 	}
 	protocols := []string{"WSS", "HTTPS"}
 	if c := in.SingleMasterChannelEndpointConfiguration; c != nil {
@@ -405,7 +400,7 @@ func (s *Server) apiListTags(_ context.Context, _ *http.Request, body []byte) (a
 	}
 	c, ok := s.store.get("", in.ResourceARN)
 	if !ok {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ResourceARN)
+		return nil, noChannel(in.ResourceARN)
 	}
 	return map[string]any{"Tags": c.Tags}, nil
 }

@@ -2,8 +2,10 @@ package localkvs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
 
@@ -447,5 +450,68 @@ func TestCORS(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS headers on a request without Origin")
+	}
+}
+
+// TestErrorMessages: an error keeps its code and message from where it
+// arises to the response: the HTTP message is the bare detail, and the Go
+// API's errors match the package sentinels with errors.Is.
+func TestErrorMessages(t *testing.T) {
+	srv := start(t, localkvs.Config{Limits: fastLimits()})
+	arn := mustCreate(t, srv, "msgs")
+	missing := "arn:aws:kinesisvideo:us-west-2:000000000000:channel/none/1700000000000"
+	message := func(body []byte) string {
+		var m struct{ Message string }
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("error body %s: %v", body, err)
+		}
+		return m.Message
+	}
+	for _, c := range []struct {
+		path   string
+		body   map[string]string
+		status int
+		code   string
+		msg    string
+	}{
+		{"/describeSignalingChannel", map[string]string{"ChannelName": "bad name!"}, 400, "InvalidArgumentException",
+			`ChannelName "bad name!": want ` + wire.NameRule},
+		{"/describeSignalingChannel", map[string]string{"ChannelARN": missing}, 404, "ResourceNotFoundException",
+			fmt.Sprintf("no signaling channel with ARN %q", missing)},
+		{"/createSignalingChannel", map[string]string{"ChannelName": "msgs"}, 400, "ResourceInUseException",
+			`a signaling channel named "msgs" already exists`},
+		{"/deleteSignalingChannel", map[string]string{"ChannelARN": arn, "CurrentVersion": "old"}, 400, "VersionMismatchException",
+			`CurrentVersion "old" is not the channel's current version`},
+		{"/v1/get-ice-server-config", map[string]string{"ChannelARN": arn, "ClientId": "AWS_x"}, 400, "InvalidArgumentException",
+			`ClientId "AWS_x": must not start with "AWS_" (reserved)`},
+		{"/v1/send-alexa-offer-to-master", map[string]string{"ChannelARN": arn, "SenderClientId": "a b", "MessagePayload": "x"}, 400, "InvalidArgumentException",
+			`SenderClientId: ClientId "a b": want ` + wire.ClientIDRule},
+	} {
+		status, code, body := signedPost(t, srv, c.path, c.body, localkvs.DevSecretAccessKey)
+		if status != c.status || code != c.code || message(body) != c.msg {
+			t.Errorf("%s %v: %d %s %q, want %d %s %q", c.path, c.body, status, code, message(body), c.status, c.code, c.msg)
+		}
+	}
+
+	// The WebSocket upgrade's refusals read the same way.
+	_, resp, err := dialErr(srv, presign(t, srv, arn, "a b", time.Now(), localkvs.DevSecretAccessKey))
+	if err == nil || resp == nil {
+		t.Fatalf("dial with a bad ClientId: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if want := `X-Amz-ClientId: ClientId "a b": want ` + wire.ClientIDRule; resp.StatusCode != 400 || message(body) != want {
+		t.Errorf("bad ClientId refused with %d %q, want 400 %q", resp.StatusCode, message(body), want)
+	}
+
+	// The Go API: sentinels with errors.Is, the same detail in the text.
+	_, err = srv.CreateChannel(context.Background(), "msgs")
+	if !errors.Is(err, localkvs.ErrResourceInUse) || err.Error() != `localkvs: resource in use: a signaling channel named "msgs" already exists` {
+		t.Errorf("CreateChannel of an existing name: %v", err)
+	}
+	if _, err := srv.CreateChannel(context.Background(), "bad name!"); !errors.Is(err, localkvs.ErrInvalidArgument) {
+		t.Errorf("CreateChannel with a bad name: %v, want ErrInvalidArgument", err)
+	}
+	if err := srv.ReconnectICEServer(context.Background(), missing); !errors.Is(err, localkvs.ErrNotFound) || errors.Is(err, localkvs.ErrInvalidArgument) {
+		t.Errorf("ReconnectICEServer of a missing channel: %v, want ErrNotFound only", err)
 	}
 }

@@ -2,7 +2,6 @@ package localkvs
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -39,18 +38,16 @@ func (s *Server) apiICEConfig(ctx context.Context, _ *http.Request, body []byte)
 		return nil, invalidArg("Service %q is not supported; use TURN", in.Service)
 	}
 	if in.ClientId != "" {
-		if err := validClientID(in.ClientId); err != nil {
+		if err := validClientID("ClientId", in.ClientId); err != nil {
 			return nil, err
 		}
 	}
 	if _, ok := s.store.get("", in.ChannelARN); !ok {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
+		return nil, noChannel(in.ChannelARN)
 	}
 	rm := s.room(in.ChannelARN)
 	if !rm.allowICEConfig() {
-		return nil, &apiError{http.StatusBadRequest, codeClientLimit,
-			fmt.Sprintf("GetIceServerConfig is limited to %g calls per second per channel", s.limits.ICEConfigPerSecond),
-			ErrLimitExceeded}
+		return nil, limitExceeded(codeClientLimit, "GetIceServerConfig is limited to %g calls per second per channel", s.limits.ICEConfigPerSecond)
 	}
 	list, err := s.iceServers(ctx, iceRequest{ChannelARN: in.ChannelARN, ClientID: in.ClientId, Username: in.Username})
 	if err != nil {
@@ -72,8 +69,8 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
 		return nil, err
 	}
-	if err := wire.CheckClientID(in.SenderClientId); err != nil {
-		return nil, invalidArg("SenderClientId: %v", err)
+	if err := validClientID("SenderClientId", in.SenderClientId); err != nil {
+		return nil, err
 	}
 	if in.MessagePayload == "" {
 		return nil, invalidArg("MessagePayload is required")
@@ -83,7 +80,7 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	}
 	ch, ok := s.store.get("", in.ChannelARN)
 	if !ok {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, in.ChannelARN)
+		return nil, noChannel(in.ChannelARN)
 	}
 	rm := s.roomFor(ch)
 	frame := mustMarshal(wire.ServiceMessage{MessageType: wire.SDPOffer, MessagePayload: in.MessagePayload, SenderClientID: in.SenderClientId})
@@ -92,7 +89,7 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	m := rm.master
 	if m == nil {
 		rm.mu.Unlock()
-		return nil, fmt.Errorf("%w: no master is connected to channel %q", ErrNotFound, in.ChannelARN)
+		return nil, notFound("no master is connected to channel %q", in.ChannelARN)
 	}
 	rm.waiters[in.SenderClientId] = answer
 	rm.mu.Unlock()
@@ -110,8 +107,7 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	case a := <-answer:
 		return map[string]string{"Answer": a}, nil
 	case <-t.C:
-		return nil, &apiError{http.StatusGatewayTimeout, "TimeoutException",
-			fmt.Sprintf("the master sent no SDP_ANSWER within %s", s.alexaTimeout), context.DeadlineExceeded}
+		return nil, newAPIError(http.StatusGatewayTimeout, "TimeoutException", nil, "the master sent no SDP_ANSWER within %s", s.alexaTimeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -135,13 +131,13 @@ func (s *Server) ReconnectICEServer(ctx context.Context, channelARN string) erro
 
 func (s *Server) reconnectICE(arn string) (int, error) {
 	if s.closed.Load() {
-		return 0, ErrServerClosed
+		return 0, errShuttingDown
 	}
 	if err := validARN("ChannelARN", arn); err != nil {
 		return 0, err
 	}
 	if _, ok := s.store.get("", arn); !ok {
-		return 0, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
+		return 0, noChannel(arn)
 	}
 	rm := s.existingRoom(arn)
 	if rm == nil {

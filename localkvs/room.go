@@ -1,7 +1,6 @@
 package localkvs
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -130,15 +129,16 @@ func (rm *room) connectionsLocked() []*wsConn {
 
 // admit applies the connect rate and, for a viewer, reserves a viewer slot
 // (a viewer reconnecting with a connected ClientId needs none: it replaces
-// the old connection). It returns a client-facing reason when refused.
-func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, reason string) {
+// the old connection). It returns the admission's sequence number, or the
+// error to refuse the upgrade with.
+func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, err error) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.deleted {
-		return 0, "the signaling channel was deleted"
+		return 0, notFound("the signaling channel was deleted")
 	}
 	if !rm.connects.AllowN(time.Now(), 1) {
-		return 0, fmt.Sprintf("connections to this channel are limited to %g per second", rm.s.limits.ConnectsPerSecond)
+		return 0, limitExceeded(codeClientLimit, "connections to this channel are limited to %g per second", rm.s.limits.ConnectsPerSecond)
 	}
 	if isViewer {
 		_, again := rm.viewers[viewerID]
@@ -153,13 +153,13 @@ func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, reason string
 				}
 			}
 			if n >= rm.s.limits.MaxViewers {
-				return 0, fmt.Sprintf("the channel already has the maximum of %d viewers connected", rm.s.limits.MaxViewers)
+				return 0, limitExceeded(codeClientLimit, "the channel already has the maximum of %d viewers connected", rm.s.limits.MaxViewers)
 			}
 		}
 		rm.reserved[viewerID]++
 	}
 	rm.seq++
-	return rm.seq, ""
+	return rm.seq, nil
 }
 
 func (rm *room) release(viewerID string) {

@@ -373,7 +373,7 @@ func (s *Server) forEachConn(fn func(c *wsConn)) {
 // the presigned query, any path).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closed.Load() {
-		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailableException", "the server is shutting down")
+		writeError(w, errShuttingDown)
 		return
 	}
 	if r.Header.Get("Origin") != "" && allowCORS(w, r) {
@@ -384,7 +384,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "InvalidArgumentException", "method "+r.Method+" is not allowed; use POST for API calls and GET for the signaling WebSocket")
+		writeError(w, newAPIError(http.StatusMethodNotAllowed, codeInvalidArgument, ErrInvalidArgument,
+			"method %s is not allowed; use POST for API calls and GET for the signaling WebSocket", r.Method))
 		return
 	}
 	s.serveAPI(w, r)

@@ -132,10 +132,10 @@ func (st *store) create(region string, c *channelRec, maxChannels int) (*channel
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if _, ok := st.byName[c.Name]; ok {
-		return nil, fmt.Errorf("%w: a signaling channel named %q already exists", ErrResourceInUse, c.Name)
+		return nil, inUse("a signaling channel named %q already exists", c.Name)
 	}
 	if len(st.byName) >= maxChannels {
-		return nil, fmt.Errorf("%w: the account already has %d signaling channels in %s", ErrLimitExceeded, len(st.byName), region)
+		return nil, limitExceeded(codeAccountChannelLimit, "the account already has %d signaling channels in %s", len(st.byName), region)
 	}
 	ms := time.Now().UnixMilli()
 	for {
@@ -179,7 +179,7 @@ func (st *store) update(arn string, fn func(c *channelRec) error) (*channelRec, 
 	defer st.mu.Unlock()
 	old := st.byARN[arn]
 	if old == nil {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
+		return nil, noChannel(arn)
 	}
 	c := old.clone()
 	if err := fn(c); err != nil {
@@ -198,10 +198,10 @@ func (st *store) delete(arn, version string) (*channelRec, error) {
 	defer st.mu.Unlock()
 	c := st.byARN[arn]
 	if c == nil {
-		return nil, fmt.Errorf("%w: no signaling channel with ARN %q", ErrNotFound, arn)
+		return nil, noChannel(arn)
 	}
 	if version != "" && version != c.Version {
-		return nil, fmt.Errorf("%w: CurrentVersion %q is not the channel's version", ErrVersionMismatch, version)
+		return nil, versionMismatch(version)
 	}
 	if err := st.persist(c.Name, nil); err != nil {
 		return nil, fmt.Errorf("localkvs: deleting channel: %w", err)

@@ -15,52 +15,57 @@ import (
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
 
-// httpRefuse writes an error before the WebSocket upgrade.
-func (s *Server) httpRefuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	s.log.Info("localkvs: WebSocket refused", "status", status, "code", code, "msg", msg, "remote", r.RemoteAddr)
-	writeError(w, status, code, msg)
+// httpRefuse writes an error before the WebSocket upgrade. err is an
+// apiError (what the checks on the upgrade return).
+func (s *Server) httpRefuse(w http.ResponseWriter, r *http.Request, err error) {
+	ae, ok := asAPIError(err)
+	if !ok {
+		s.log.Warn("localkvs: WebSocket upgrade failed", "err", err, "remote", r.RemoteAddr)
+		ae = errInternal
+	}
+	s.log.Info("localkvs: WebSocket refused", "status", ae.status, "code", ae.code, "msg", ae.msg, "remote", r.RemoteAddr)
+	writeError(w, ae)
 }
 
 // serveWebSocket authenticates and upgrades a signaling connection, then
 // runs its read loop until it closes.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument,
-			"GET is for the signaling WebSocket: send a WebSocket upgrade with a presigned query; API calls are POSTs")
+		s.httpRefuse(w, r, invalidArg("GET is for the signaling WebSocket: send a WebSocket upgrade with a presigned query; API calls are POSTs"))
 		return
 	}
 	q := r.URL.Query()
 	arn := q.Get(sigv4.ParamChannelARN)
 	if arn == "" {
-		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, "X-Amz-ChannelARN is required")
+		s.httpRefuse(w, r, invalidArg("X-Amz-ChannelARN is required"))
 		return
 	}
 	if _, err := s.verifier.VerifyPresignedRequest(r); err != nil {
-		s.httpRefuse(w, r, http.StatusForbidden, codeAccessDenied, authError(err))
+		s.httpRefuse(w, r, accessDenied(err))
 		return
 	}
 	if err := validARN("X-Amz-ChannelARN", arn); err != nil {
-		s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, toAPIError(err).msg)
+		s.httpRefuse(w, r, err)
 		return
 	}
 	ch, ok := s.store.get("", arn)
 	if !ok {
-		s.httpRefuse(w, r, http.StatusNotFound, codeNotFound, "no signaling channel with ARN "+arn)
+		s.httpRefuse(w, r, noChannel(arn))
 		return
 	}
 	ids, isViewer := q[sigv4.ParamClientID]
 	id := ""
 	if isViewer {
 		id = ids[0]
-		if err := validClientID(id); err != nil {
-			s.httpRefuse(w, r, http.StatusBadRequest, codeInvalidArgument, strings.Replace(toAPIError(err).msg, "ClientId", "X-Amz-ClientId", 1))
+		if err := validClientID(sigv4.ParamClientID, id); err != nil {
+			s.httpRefuse(w, r, err)
 			return
 		}
 	}
 	rm := s.roomFor(ch)
-	seq, why := rm.admit(id, isViewer)
-	if seq == 0 {
-		s.httpRefuse(w, r, http.StatusBadRequest, codeClientLimit, why)
+	seq, err := rm.admit(id, isViewer)
+	if err != nil {
+		s.httpRefuse(w, r, err)
 		return
 	}
 	s.mu.Lock()
@@ -69,7 +74,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if isViewer {
 			rm.release(id)
 		}
-		s.httpRefuse(w, r, http.StatusServiceUnavailable, "ServiceUnavailableException", "the server is shutting down")
+		s.httpRefuse(w, r, errShuttingDown)
 		return
 	}
 	s.conns.Add(1)
@@ -88,7 +93,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.lastActive.Store(time.Now().UnixNano())
 	old, ok := rm.register(c)
 	if !ok {
-		s.httpRefuse(w, r, http.StatusConflict, codeInUse, "a newer connection with the same role and ClientId took this place, or the channel was deleted")
+		s.httpRefuse(w, r, newAPIError(http.StatusConflict, codeInUse, ErrResourceInUse,
+			"a newer connection with the same role and ClientId took this place, or the channel was deleted"))
 		return
 	}
 	if old != nil {
