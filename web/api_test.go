@@ -41,7 +41,7 @@ func post(t *testing.T, u string, body any, header http.Header) (int, map[string
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestServesPage(t *testing.T) {
 		"/app.css":         "#stats-chart",
 		"/api/info":        `"region":"us-west-2"`,
 	} {
-		res, err := http.Get(st.URL + path)
+		res, err := testClient.Get(st.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestServesPage(t *testing.T) {
 			t.Errorf("GET %s: the secret key is in the body", path)
 		}
 	}
-	res, err := http.Get(st.URL + "/nope.js")
+	res, err := testClient.Get(st.URL + "/nope.js")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestAllowedHosts(t *testing.T) {
 		if host != "" {
 			req.Host = host
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +319,7 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
-	res, err := http.Get("http://" + l.Addr().String() + "/api/info")
+	res, err := testClient.Get("http://" + l.Addr().String() + "/api/info")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestServeAndShutdown(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return after Shutdown")
 	}
-	if _, err := http.Get("http://" + l.Addr().String() + "/"); err == nil {
+	if _, err := testClient.Get("http://" + l.Addr().String() + "/"); err == nil {
 		t.Error("the server still answers after Shutdown")
 	}
 

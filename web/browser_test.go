@@ -60,6 +60,9 @@ func (s *stack) PageURL(fields map[string]string) string {
 	return s.URL + "/?" + q.Encode()
 }
 
+// startWait bounds the start of the browser and the opening of a tab.
+const startWait = 60 * time.Second
+
 // newBrowser starts a headless chromium with a fake camera and microphone
 // and returns the context of its first tab. The browser is closed when the
 // test ends.
@@ -68,7 +71,14 @@ func newBrowser(t testing.TB) context.Context {
 	allocCtx := browsertest.Allocator(t)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
+	// The first action starts the browser, which lives as long as ctx: a
+	// watchdog, not a deadline on ctx, bounds the start.
+	watchdog := time.AfterFunc(startWait, cancel)
+	err := chromedp.Do(ctx)
+	if !watchdog.Stop() {
+		t.Fatalf("start chromium: not started after %v (%v)", startWait, err)
+	}
+	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
@@ -99,10 +109,15 @@ func openTab(t testing.TB, browser context.Context, name, pageURL string) *tab {
 		}
 	}))
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx,
+	watchdog := time.AfterFunc(startWait, cancel) // the tab lives as long as ctx
+	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(pageURL),
-	); err != nil {
+	)
+	if !watchdog.Stop() {
+		t.Fatalf("%s: %s not open after %v (%v)", name, pageURL, startWait, err)
+	}
+	if err != nil {
 		t.Fatalf("%s: open %s: %v", name, pageURL, err)
 	}
 	tb := &tab{t: t, name: name, ctx: ctx}
@@ -161,7 +176,9 @@ func (tb *tab) dump() string {
 // screenshot saves a PNG of the tab's viewport to path.
 func (tb *tab) screenshot(path string) {
 	tb.t.Helper()
-	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		tb.t.Fatalf("%s: screenshot: %v", tb.name, err)
 	}
@@ -199,6 +216,10 @@ func exceptionText(d *cdpruntime.ExceptionDetails) string {
 	}
 	return d.Exception.Description
 }
+
+// testClient is the tests' HTTP client: a request to a server that stops
+// answering fails after 30 s instead of hanging the test.
+var testClient = &http.Client{Timeout: 30 * time.Second}
 
 // httptestServer serves h on 127.0.0.1 until the test ends and returns its URL.
 func httptestServer(t testing.TB, h http.Handler) string {

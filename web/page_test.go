@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -126,7 +127,10 @@ func TestBrowserMasterViewer(t *testing.T) {
 			mustEval[bool](viewer, `(document.getElementById('logLevel').value = 'info', document.getElementById('logLevel').dispatchEvent(new Event('change')), true)`)
 			n := mustEval[int](viewer, `kvsTest.statsSamples`)
 			viewer.waitJS(`kvsTest.statsSamples >= `+itoa(n+30), 60*time.Second)
-			if err := chromedp.Do(viewer.ctx, chromedp.EmulateViewport(1280, 1240)); err != nil {
+			ctx, cancel := context.WithTimeout(viewer.ctx, 30*time.Second)
+			err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1240))
+			cancel()
+			if err != nil {
 				t.Fatal(err)
 			}
 			viewer.screenshot(p)

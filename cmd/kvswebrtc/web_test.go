@@ -26,14 +26,16 @@ func TestWebServesPageOnLocal(t *testing.T) {
 	l.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var out, errOut syncBuffer
-	done := make(chan int)
+	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"web", "--addr", addr}, &out, &errOut) }()
+	client := &http.Client{Timeout: 20 * time.Second}
 
 	base := "http://" + addr
 	var resp *http.Response
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err = http.Get(base + "/"); err == nil {
+		if resp, err = client.Get(base + "/"); err == nil {
 			break
 		}
 	}
@@ -48,7 +50,7 @@ func TestWebServesPageOnLocal(t *testing.T) {
 	req, _ := http.NewRequest("POST", base+"/api/connect", strings.NewReader(`{"channelName":"cli-web","role":"VIEWER","clientId":"v1","natTraversal":"stun-turn"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", base)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +60,13 @@ func TestWebServesPageOnLocal(t *testing.T) {
 		t.Fatalf("POST /api/connect: %d %s", resp.StatusCode, body)
 	}
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("kvswebrtc web did not stop on cancel: %s", errOut.String())
 	}
 	if !strings.Contains(errOut.String(), "embedded local") || !strings.Contains(out.String(), "?view=viewer") {
 		t.Fatalf("output: %q / %q", out.String(), errOut.String())
