@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
 )
 
@@ -125,4 +126,26 @@ func logger(l *slog.Logger) *slog.Logger {
 		return discard
 	}
 	return l
+}
+
+// resolveTimings are the control-plane steps of res, the start of a
+// SignalingTimings.
+func resolveTimings(res *channel.Resolved) SignalingTimings {
+	t := res.Timings()
+	return SignalingTimings{Describe: t.Describe, Create: t.Create, Endpoint: t.Endpoint, ICEConfig: t.ICEConfig}
+}
+
+// checkSources checks that the sources of a config (named config) are of
+// their kind.
+func checkSources(config string, video, audio media.Source) error {
+	for _, s := range []struct {
+		name string
+		src  media.Source
+		kind webrtc.RTPCodecType
+	}{{"Video", video, webrtc.RTPCodecTypeVideo}, {"Audio", audio, webrtc.RTPCodecTypeAudio}} {
+		if s.src != nil && s.src.Kind() != s.kind {
+			return fmt.Errorf("%w: %s.%s is a %s source", ErrInvalidConfig, config, s.name, s.src.Kind())
+		}
+	}
+	return nil
 }

@@ -2,11 +2,9 @@ package peer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -90,34 +88,9 @@ type Master struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	started  bool
-	closed   bool
-	cancel   context.CancelFunc
-	tracker  // goroutines Close waits for
-}
-
-// session is the master's peer connection with one viewer.
-type session struct {
-	m       *Master
-	id      string
-	pc      *webrtc.PeerConnection
-	vt, at  *sendTrack
-	started time.Time
-	guard   pcGuard
-
-	mu            sync.Mutex
-	answered      bool
-	pendingLocal  []webrtc.ICECandidateInit
-	remoteSet     bool
-	pendingRemote []webrtc.ICECandidateInit
-	dc            *webrtc.DataChannel
-	joined        bool
-	ended         bool
-	offerToAnswer time.Duration
-	iceConnect    time.Duration
-	connect       time.Duration
-
-	dataSent, dataRecv atomic.Uint64
+	runState
+	cancel  context.CancelFunc
+	tracker // goroutines Close waits for
 }
 
 // NewMaster resolves the channel as master (channel.Resolve, unless
@@ -130,14 +103,8 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 	if cfg.MaxViewers == 0 {
 		cfg.MaxViewers = DefaultMaxViewers
 	}
-	for _, s := range []struct {
-		name string
-		src  media.Source
-		kind webrtc.RTPCodecType
-	}{{"Video", cfg.Video, webrtc.RTPCodecTypeVideo}, {"Audio", cfg.Audio, webrtc.RTPCodecTypeAudio}} {
-		if s.src != nil && s.src.Kind() != s.kind {
-			return nil, fmt.Errorf("%w: MasterConfig.%s is a %s source", ErrInvalidConfig, s.name, s.src.Kind())
-		}
+	if err := checkSources("MasterConfig", cfg.Video, cfg.Audio); err != nil {
+		return nil, err
 	}
 	log := logger(cfg.Logger).With("role", "master")
 	api, err := cfg.Settings.newAPI(cfg.NAT == channel.TURNOnly)
@@ -154,10 +121,7 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 	}
 	m := &Master{
 		cfg: cfg, log: log, api: api, res: res, sc: sc,
-		timings: SignalingTimings{
-			Describe: res.Timings().Describe, Create: res.Timings().Create,
-			Endpoint: res.Timings().Endpoint, ICEConfig: res.Timings().ICEConfig,
-		},
+		timings:  resolveTimings(res),
 		sessions: map[string]*session{},
 	}
 	m.out = newOutbox(sc, log)
@@ -223,15 +187,10 @@ func (m *Master) handlers() (joined func(string), left func(string, error),
 // connection fails, ErrStarted on a second call, ErrClosed after Close.
 func (m *Master) Start(ctx context.Context) error {
 	m.mu.Lock()
-	switch {
-	case m.closed:
+	if err := m.begin(); err != nil {
 		m.mu.Unlock()
-		return ErrClosed
-	case m.started:
-		m.mu.Unlock()
-		return ErrStarted
+		return err
 	}
-	m.started = true
 	bctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.mu.Unlock()
@@ -272,11 +231,10 @@ func (m *Master) Start(ctx context.Context) error {
 // peer connections to close.
 func (m *Master) Close() error {
 	m.mu.Lock()
-	if m.closed {
+	if !m.finish() {
 		m.mu.Unlock()
 		return nil
 	}
-	m.closed = true
 	cancel := m.cancel
 	sessions := make([]*session, 0, len(m.sessions))
 	for _, s := range m.sessions {
@@ -303,382 +261,4 @@ func (m *Master) Viewers() []string {
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-func (m *Master) session(id string) *session {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.sessions[id]
-}
-
-// handleOffer answers a viewer's offer; it runs on the signaling event
-// goroutine, so that the candidates that follow the offer find the
-// session with its remote description set.
-func (m *Master) handleOffer(offer webrtc.SessionDescription, viewerID string) {
-	received := time.Now()
-	log := m.log.With("viewer", viewerID)
-	if viewerID == "" {
-		log.Warn("peer: SDP offer without a sender client id; ignored")
-		return
-	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return
-	}
-	old := m.sessions[viewerID]
-	if old != nil {
-		delete(m.sessions, viewerID)
-	}
-	full := len(m.sessions) >= m.cfg.MaxViewers
-	m.mu.Unlock()
-	if old != nil {
-		log.Info("peer: new offer from a viewer with a session; replacing it")
-		m.end(old, ErrSessionReplaced)
-	}
-	_, left, _, _ := m.handlers()
-	if full {
-		log.Warn("peer: offer refused", "err", ErrTooManyViewers, "max", m.cfg.MaxViewers)
-		if left != nil {
-			left(viewerID, ErrTooManyViewers)
-		}
-		return
-	}
-
-	s, err := m.newSession(viewerID, received)
-	if err != nil {
-		log.Warn("peer: cannot answer the offer", "err", err)
-		if left != nil {
-			left(viewerID, err)
-		}
-		return
-	}
-	m.mu.Lock()
-	if m.closed || m.sessions[viewerID] != nil {
-		m.mu.Unlock()
-		m.closePC(s)
-		return
-	}
-	m.sessions[viewerID] = s
-	m.mu.Unlock()
-
-	if err := s.answer(offer); err != nil {
-		log.Warn("peer: cannot answer the offer", "err", err)
-		m.end(s, err)
-		return
-	}
-	log.Debug("peer: answered", "took", time.Since(received))
-}
-
-// newSession makes the peer connection for a viewer, with the media tracks.
-func (m *Master) newSession(id string, started time.Time) (*session, error) {
-	pc, err := m.api.NewPeerConnection(iceConfig(context.Background(), m.res, m.cfg.NAT, m.log))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPeerConnection, err)
-	}
-	s := &session{m: m, id: id, pc: pc, started: started}
-	for _, t := range []struct {
-		src  media.Source
-		dst  **sendTrack
-		kind string
-	}{{m.cfg.Video, &s.vt, "video"}, {m.cfg.Audio, &s.at, "audio"}} {
-		if t.src == nil {
-			continue
-		}
-		track, err := webrtc.NewTrackLocalStaticSample(t.src.Codec(), t.kind, "kvswebrtc")
-		if err != nil {
-			_ = pc.Close()
-			return nil, fmt.Errorf("%w: %s track: %w", ErrPeerConnection, t.kind, err)
-		}
-		sender, err := pc.AddTrack(track)
-		if err != nil {
-			_ = pc.Close()
-			return nil, fmt.Errorf("%w: adding the %s track: %w", ErrPeerConnection, t.kind, err)
-		}
-		*t.dst = &sendTrack{TrackLocalStaticSample: track}
-		m.goRun(func() { drainRTCP(sender) })
-	}
-	pc.OnICECandidate(s.localCandidate)
-	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		if st == webrtc.ICEConnectionStateConnected {
-			s.mu.Lock()
-			if s.iceConnect == 0 {
-				s.iceConnect = time.Since(s.started)
-			}
-			s.mu.Unlock()
-		}
-	})
-	pc.OnConnectionStateChange(s.stateChange)
-	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		_, _, onTrack, _ := m.handlers()
-		if onTrack != nil {
-			m.goRun(func() { onTrack(id, track) })
-			return
-		}
-		m.goRun(func() { drainRTP(track) })
-	})
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		s.mu.Lock()
-		if s.dc == nil {
-			s.dc = dc
-		}
-		s.mu.Unlock()
-		dc.OnMessage(func(msg webrtc.DataChannelMessage) {
-			s.dataRecv.Add(1)
-			if _, _, _, onData := m.handlers(); onData != nil {
-				onData(id, msg)
-			}
-		})
-	})
-	return s, nil
-}
-
-// answer applies the offer and sends the answer, then the candidates
-// gathered meanwhile.
-func (s *session) answer(offer webrtc.SessionDescription) error {
-	if err := s.pc.SetRemoteDescription(offer); err != nil {
-		return fmt.Errorf("%w: applying the offer: %w", ErrPeerConnection, err)
-	}
-	s.mu.Lock()
-	s.remoteSet = true
-	pending := s.pendingRemote
-	s.pendingRemote = nil
-	s.mu.Unlock()
-	for _, c := range pending {
-		if err := s.pc.AddICECandidate(c); err != nil {
-			s.m.log.Debug("peer: remote candidate refused", "viewer", s.id, "err", err)
-		}
-	}
-	ans, err := s.pc.CreateAnswer(nil)
-	if err != nil {
-		return fmt.Errorf("%w: creating the answer: %w", ErrPeerConnection, err)
-	}
-	if err := s.pc.SetLocalDescription(ans); err != nil {
-		return fmt.Errorf("%w: applying the answer: %w", ErrPeerConnection, err)
-	}
-	s.m.out.put(outMsg{sdp: &ans, recipient: s.id})
-	s.mu.Lock()
-	s.answered = true
-	s.offerToAnswer = time.Since(s.started)
-	local := s.pendingLocal
-	s.pendingLocal = nil
-	s.mu.Unlock()
-	for _, c := range local {
-		s.sendCandidate(c)
-	}
-	return nil
-}
-
-// localCandidate sends a gathered candidate to the viewer, or keeps it
-// until the answer has gone.
-func (s *session) localCandidate(c *webrtc.ICECandidate) {
-	if c == nil {
-		return // gathering complete
-	}
-	init := c.ToJSON()
-	s.mu.Lock()
-	if !s.answered {
-		s.pendingLocal = append(s.pendingLocal, init)
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	s.sendCandidate(init)
-}
-
-func (s *session) sendCandidate(c webrtc.ICECandidateInit) {
-	s.m.out.put(outMsg{cand: c, recipient: s.id})
-}
-
-// handleCandidate applies a viewer's candidate, or keeps it until the
-// offer is applied.
-func (m *Master) handleCandidate(c webrtc.ICECandidateInit, viewerID string) {
-	s := m.session(viewerID)
-	if s == nil {
-		m.log.Debug("peer: candidate from a viewer with no session; dropped", "viewer", viewerID)
-		return
-	}
-	s.mu.Lock()
-	if !s.remoteSet {
-		s.pendingRemote = append(s.pendingRemote, c)
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	if err := s.pc.AddICECandidate(c); err != nil {
-		m.log.Debug("peer: remote candidate refused", "viewer", viewerID, "err", err)
-	}
-}
-
-func (s *session) stateChange(st webrtc.PeerConnectionState) {
-	m := s.m
-	switch st {
-	case webrtc.PeerConnectionStateConnected:
-		s.mu.Lock()
-		if s.joined || s.ended {
-			s.mu.Unlock()
-			return
-		}
-		s.joined = true
-		s.connect = time.Since(s.started)
-		s.mu.Unlock()
-		m.media.add(s.vt, s.at)
-		m.log.Info("peer: viewer joined", "viewer", s.id, "after", s.connect)
-		if joined, _, _, _ := m.handlers(); joined != nil {
-			joined(s.id)
-		}
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		m.mu.Lock()
-		if m.sessions[s.id] == s {
-			delete(m.sessions, s.id)
-		}
-		m.mu.Unlock()
-		m.end(s, fmt.Errorf("%w: peer connection %s", ErrConnectionFailed, st))
-	}
-}
-
-// end takes s out of the media, closes its peer connection (in the
-// background) and reports OnViewerLeft, once. The caller has removed s
-// from m.sessions.
-func (m *Master) end(s *session, reason error) {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return
-	}
-	s.ended = true
-	s.mu.Unlock()
-	m.mu.Lock()
-	if m.sessions[s.id] == s {
-		delete(m.sessions, s.id)
-	}
-	m.mu.Unlock()
-	m.media.remove(s.vt, s.at)
-	m.closePC(s)
-	m.log.Info("peer: viewer left", "viewer", s.id, "reason", reason)
-	if _, left, _, _ := m.handlers(); left != nil {
-		left(s.id, reason)
-	}
-}
-
-func (m *Master) closePC(s *session) {
-	m.goRun(func() {
-		if err := s.guard.close(s.pc); err != nil {
-			m.log.Debug("peer: closing a peer connection", "viewer", s.id, "err", err)
-		}
-	})
-}
-
-// Send sends a binary data channel message to one viewer, on the data
-// channel the viewer opened. It returns ErrUnknownViewer when the viewer
-// has no session and ErrNoDataChannel when its data channel is not open.
-func (m *Master) Send(viewerID string, data []byte) error {
-	return m.send(viewerID, func(dc *webrtc.DataChannel) error { return dc.Send(data) })
-}
-
-// SendText sends a text data channel message to one viewer (what a
-// browser's onmessage gets as a string).
-func (m *Master) SendText(viewerID, text string) error {
-	return m.send(viewerID, func(dc *webrtc.DataChannel) error { return dc.SendText(text) })
-}
-
-func (m *Master) send(viewerID string, f func(*webrtc.DataChannel) error) error {
-	s := m.session(viewerID)
-	if s == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownViewer, viewerID)
-	}
-	return s.send(f)
-}
-
-func (s *session) send(f func(*webrtc.DataChannel) error) error {
-	s.mu.Lock()
-	dc := s.dc
-	s.mu.Unlock()
-	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
-		return fmt.Errorf("%w: viewer %q", ErrNoDataChannel, s.id)
-	}
-	if err := f(dc); err != nil {
-		return fmt.Errorf("%w: data channel send to %q: %w", ErrPeerConnection, s.id, err)
-	}
-	s.dataSent.Add(1)
-	return nil
-}
-
-// Broadcast sends a binary data channel message to every viewer whose data
-// channel is open, and returns how many it was sent to. Viewers without an
-// open data channel are skipped; send failures are joined in the error.
-func (m *Master) Broadcast(data []byte) (int, error) {
-	return m.broadcast(func(dc *webrtc.DataChannel) error { return dc.Send(data) })
-}
-
-// BroadcastText is Broadcast with a text message.
-func (m *Master) BroadcastText(text string) (int, error) {
-	return m.broadcast(func(dc *webrtc.DataChannel) error { return dc.SendText(text) })
-}
-
-func (m *Master) broadcast(f func(*webrtc.DataChannel) error) (int, error) {
-	m.mu.Lock()
-	sessions := make([]*session, 0, len(m.sessions))
-	for _, s := range m.sessions {
-		sessions = append(sessions, s)
-	}
-	m.mu.Unlock()
-	var errs []error
-	n := 0
-	for _, s := range sessions {
-		err := s.send(f)
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, ErrNoDataChannel):
-		default:
-			errs = append(errs, err)
-		}
-	}
-	return n, errors.Join(errs...)
-}
-
-// Stats returns the statistics of each current session, by viewer client
-// id. Signaling holds the master's own start-up steps.
-func (m *Master) Stats() map[string]SessionStats {
-	m.mu.Lock()
-	sessions := make([]*session, 0, len(m.sessions))
-	for _, s := range m.sessions {
-		sessions = append(sessions, s)
-	}
-	timings := m.timings
-	m.mu.Unlock()
-	out := make(map[string]SessionStats, len(sessions))
-	for _, s := range sessions {
-		st := SessionStats{ClientID: s.id, Started: s.started, Signaling: timings}
-		s.mu.Lock()
-		st.OfferToAnswer, st.ICEConnect, st.Connect = s.offerToAnswer, s.iceConnect, s.connect
-		s.mu.Unlock()
-		st.FramesSent, st.BytesSent = sent(s.vt, s.at)
-		st.DataMessagesSent, st.DataMessagesReceived = s.dataSent.Load(), s.dataRecv.Load()
-		collectPC(s.pc, &s.guard, &st)
-		out[s.id] = st
-	}
-	return out
-}
-
-// drainRTCP reads a sender's RTCP so that the interceptors (NACK, reports)
-// see it, until the sender stops.
-func drainRTCP(sender *webrtc.RTPSender) {
-	buf := make([]byte, 1500)
-	for {
-		if _, _, err := sender.Read(buf); err != nil {
-			return
-		}
-	}
-}
-
-// drainRTP reads and drops a track nobody wants.
-func drainRTP(track *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
-	for {
-		if _, _, err := track.Read(buf); err != nil {
-			return
-		}
-	}
 }

@@ -32,3 +32,31 @@ func (t *tracker) wait() {
 	t.mu.Unlock()
 	t.wg.Wait()
 }
+
+// runState is whether a Master or a Viewer was started and closed; its
+// owner's mutex guards it.
+type runState struct {
+	started, closed bool
+}
+
+// begin marks a Start. It returns ErrClosed after Close and ErrStarted on
+// a second call.
+func (r *runState) begin() error {
+	switch {
+	case r.closed:
+		return ErrClosed
+	case r.started:
+		return ErrStarted
+	}
+	r.started = true
+	return nil
+}
+
+// finish marks a Close, and reports false if there was one already.
+func (r *runState) finish() bool {
+	if r.closed {
+		return false
+	}
+	r.closed = true
+	return true
+}
