@@ -5,10 +5,12 @@
 //  1. DescribeSignalingChannel, by ARN or by name; CreateSignalingChannel
 //     when the channel is missing and Options.CreateIfMissing is set;
 //  2. GetSignalingChannelEndpoint for the role, protocols WSS and HTTPS
-//     (and WEBRTC on request);
+//     (and WEBRTC on request) (these calls: docs/protocol.md, "Control
+//     plane");
 //  3. GetIceServerConfig on the HTTPS endpoint (POST
 //     /v1/get-ice-server-config, SigV4-signed with aws-sdk-go-v2's
-//     aws/signer/v4, since the kinesisvideosignaling module is not used);
+//     aws/signer/v4, since the kinesisvideosignaling module is not used;
+//     docs/protocol.md, "Data plane");
 //  4. the region's STUN server, put first, before the TURN servers.
 //
 // [Resolve] does it once; a [Resolver] keeps caches as the official C SDK

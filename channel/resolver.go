@@ -25,8 +25,8 @@ type Role = wire.Role
 
 // The two roles of a single-master channel.
 const (
-	RoleMaster = wire.RoleMaster
-	RoleViewer = wire.RoleViewer
+	RoleMaster = wire.RoleMaster // the channel's one master ("MASTER")
+	RoleViewer = wire.RoleViewer // one of its viewers ("VIEWER")
 )
 
 // Defaults, after the official C SDK.

@@ -62,10 +62,10 @@ type State int
 
 // Connection states.
 const (
-	StateClosed State = iota
-	StateOpening
-	StateOpen
-	StateReconnecting
+	StateClosed       State = iota // not connected: before Open, after Close or a loss given up on
+	StateOpening                   // Open is dialing
+	StateOpen                      // connected: sends go out
+	StateReconnecting              // the connection dropped; the client is dialing again (sends fail)
 )
 
 // String returns the state's name.

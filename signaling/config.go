@@ -28,12 +28,12 @@ const (
 
 // Defaults applied by [New] to zero fields of [Config].
 const (
-	DefaultService            = sigv4.DefaultService
-	DefaultReconnectBaseDelay = 100 * time.Millisecond
-	DefaultReconnectMaxDelay  = 10 * time.Second
-	DefaultPingInterval       = 10 * time.Second
-	DefaultDialTimeout        = 5 * time.Second
-	DefaultWriteTimeout       = 5 * time.Second
+	DefaultService            = sigv4.DefaultService   // Config.Service: "kinesisvideo"
+	DefaultReconnectBaseDelay = 100 * time.Millisecond // Config.ReconnectBaseDelay
+	DefaultReconnectMaxDelay  = 10 * time.Second       // Config.ReconnectMaxDelay
+	DefaultPingInterval       = 10 * time.Second       // Config.PingInterval
+	DefaultDialTimeout        = 5 * time.Second        // Config.DialTimeout
+	DefaultWriteTimeout       = 5 * time.Second        // Config.WriteTimeout
 )
 
 // RequestSigner presigns the WebSocket URL of a signaling channel. It is the

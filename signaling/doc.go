@@ -23,12 +23,13 @@
 //
 // # Wire format
 //
-// Frames are exactly those of the JS SDK: {"action", "messagePayload",
+// Frames (docs/protocol.md, "Frames") are exactly those of the JS SDK: {"action", "messagePayload",
 // "recipientClientId", "correlationId"} with camelCase keys, the last two
 // omitted when empty, and the payload the standard base64 of the JSON of the
 // RTCSessionDescription ({"type","sdp"}) or RTCIceCandidateInit
 // ({"candidate","sdpMid","sdpMLineIndex","usernameFragment"}). Payloads over
-// 10240 bytes of base64 are refused before sending ([ErrPayloadTooLarge]).
+// 10240 bytes of base64 are refused before sending ([ErrPayloadTooLarge];
+// docs/protocol.md, "Limits").
 // Messages from a viewer received by the master carry the viewer's client id
 // as senderClientID; messages from the master carry "" (the service does not
 // name the master).

@@ -67,12 +67,16 @@ type Verifier struct {
 
 // Identity is what a verified signature says about its signer.
 type Identity struct {
+	// AccessKeyID is the key id of the credential scope.
 	AccessKeyID string
 	// SessionToken is the token the signer sent, if any. Do not log it.
 	SessionToken string
-	Region       string
-	Service      string
-	SignedAt     time.Time
+	// Region is the region of the credential scope.
+	Region string
+	// Service is the service of the credential scope.
+	Service string
+	// SignedAt is the signing time (X-Amz-Date).
+	SignedAt time.Time
 }
 
 type scope struct {
