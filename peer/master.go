@@ -132,10 +132,10 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 // Channel returns the resolved channel.
 func (m *Master) Channel() *channel.Resolved { return m.res }
 
-// Signaling returns the signaling client, for its state and its other
-// events. Do not replace the handlers the Master set (OnSDPOffer,
-// OnICECandidate, OnReconnectICEServer, OnOpen, OnReconnecting, OnError).
-func (m *Master) Signaling() *signaling.Client { return m.sc }
+// Signaling returns a view of the master's signaling client: its state
+// and the events the master leaves alone (GO_AWAY, STATUS_RESPONSE,
+// close). The handlers the master sets cannot be replaced through it.
+func (m *Master) Signaling() SignalingView { return SignalingView{m.sc} }
 
 // OnViewerJoined sets the handler called when a viewer's peer connection
 // is connected (media then flows to it).

@@ -123,10 +123,10 @@ func (v *Viewer) ClientID() string { return v.id }
 // Channel returns the resolved channel.
 func (v *Viewer) Channel() *channel.Resolved { return v.res }
 
-// Signaling returns the signaling client, for its state and its other
-// events. Do not replace the handlers the Viewer set (OnSDPAnswer,
-// OnICECandidate, OnReconnectICEServer, OnOpen, OnReconnecting, OnError).
-func (v *Viewer) Signaling() *signaling.Client { return v.sc }
+// Signaling returns a view of the viewer's signaling client: its state
+// and the events the viewer leaves alone (GO_AWAY, STATUS_RESPONSE,
+// close). The handlers the viewer sets cannot be replaced through it.
+func (v *Viewer) Signaling() SignalingView { return SignalingView{v.sc} }
 
 // OnTrack sets the handler called when a track from the master arrives.
 // It is for information: the viewer reads the track itself (see OnFrame).
