@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -208,30 +209,16 @@ func (cfg Config) validate() (Config, error) {
 		return cfg, fmt.Errorf("%w: got %d", ErrInvalidReconnectLimit, cfg.MaxReconnectAttempts)
 	}
 
-	if cfg.Service == "" {
-		cfg.Service = DefaultService
-	}
-	if cfg.ReconnectBaseDelay == 0 {
-		cfg.ReconnectBaseDelay = DefaultReconnectBaseDelay
-	}
-	if cfg.ReconnectMaxDelay == 0 {
-		cfg.ReconnectMaxDelay = DefaultReconnectMaxDelay
-	}
+	cfg.Service = cmp.Or(cfg.Service, DefaultService)
+	cfg.ReconnectBaseDelay = cmp.Or(cfg.ReconnectBaseDelay, DefaultReconnectBaseDelay)
+	cfg.ReconnectMaxDelay = cmp.Or(cfg.ReconnectMaxDelay, DefaultReconnectMaxDelay)
 	if cfg.ReconnectBaseDelay > cfg.ReconnectMaxDelay {
 		return cfg, fmt.Errorf("%w: Config.ReconnectBaseDelay (%v) must not exceed Config.ReconnectMaxDelay (%v)",
 			ErrInvalidDuration, cfg.ReconnectBaseDelay, cfg.ReconnectMaxDelay)
 	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = DefaultPingInterval
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
-	}
+	cfg.PingInterval = cmp.Or(cfg.PingInterval, DefaultPingInterval)
+	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, DefaultDialTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.HTTPClient = cmp.Or(cfg.HTTPClient, http.DefaultClient)
 	return cfg, nil
 }

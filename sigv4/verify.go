@@ -113,10 +113,7 @@ func (v *Verifier) checkTime(sc scope, amzDate string) (time.Time, error) {
 	if t.Format(dateFormat) != sc.date {
 		return time.Time{}, fmt.Errorf("%w: scope date %q does not match %q", ErrDate, sc.date, amzDate)
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
+	now := v.now()
 	skew := v.MaxSkew
 	if skew == 0 {
 		skew = DefaultMaxSkew
@@ -128,6 +125,13 @@ func (v *Verifier) checkTime(sc scope, amzDate string) (time.Time, error) {
 	return t, nil
 }
 
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
 func (v *Verifier) secret(akid string) (string, error) {
 	if v.Lookup == nil {
 		return "", fmt.Errorf("%w: verifier has no key lookup", ErrUnknownAccessKey)
@@ -137,6 +141,21 @@ func (v *Verifier) secret(akid string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrUnknownAccessKey, akid)
 	}
 	return s, nil
+}
+
+// signedBy is the last check of both verifications: it looks up the secret
+// of sc's access key, compares sig with the signature of the canonical
+// request cr (constant time) and returns the signer's identity.
+func (v *Verifier) signedBy(sc scope, credential, amzDate, cr, sig, token string, signedAt time.Time) (Identity, error) {
+	secret, err := v.secret(sc.akid)
+	if err != nil {
+		return Identity{}, err
+	}
+	want := hmacSHA256(signingKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, credential[len(sc.akid)+1:], cr))
+	if err := compareSignature(want, sig); err != nil {
+		return Identity{}, err
+	}
+	return Identity{AccessKeyID: sc.akid, SessionToken: token, Region: sc.region, Service: sc.service, SignedAt: signedAt}, nil
 }
 
 func compareSignature(want []byte, got string) error {
@@ -213,10 +232,7 @@ func (v *Verifier) VerifyPresigned(host, path string, query url.Values) (Identit
 	if err != nil || exp <= 0 || exp > 604800 {
 		return Identity{}, fmt.Errorf("%w: X-Amz-Expires %q is not a number of seconds in 1..604800", ErrMalformedAuth, expStr)
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
+	now := v.now()
 	if now.After(signedAt.Add(time.Duration(exp) * time.Second)) {
 		return Identity{}, fmt.Errorf("%w: signed at %s for %d s", ErrExpired, signedAt.Format(time.RFC3339), exp)
 	}
@@ -224,25 +240,11 @@ func (v *Verifier) VerifyPresigned(host, path string, query url.Values) (Identit
 	if err != nil {
 		return Identity{}, err
 	}
-	secret, err := v.secret(sc.akid)
-	if err != nil {
-		return Identity{}, err
-	}
 
 	var b strings.Builder
 	canonicalQuery(&b, query, ParamSignature)
 	cr := canonicalRequest("GET", path, b.String(), "host:"+host+"\n", "host", emptySHA256)
-	want := hmacSHA256(signingKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
-	if err := compareSignature(want, sig); err != nil {
-		return Identity{}, err
-	}
-	return Identity{
-		AccessKeyID:  sc.akid,
-		SessionToken: query.Get(ParamSecurityToken),
-		Region:       sc.region,
-		Service:      sc.service,
-		SignedAt:     signedAt,
-	}, nil
+	return v.signedBy(sc, cred, amzDate, cr, sig, query.Get(ParamSecurityToken), signedAt)
 }
 
 // canonicalQuery writes the SigV4 canonical query of q, leaving out skip:
@@ -329,10 +331,6 @@ func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error)
 	if err != nil {
 		return Identity{}, err
 	}
-	secret, err := v.secret(sc.akid)
-	if err != nil {
-		return Identity{}, err
-	}
 
 	var hb strings.Builder
 	for _, n := range names {
@@ -369,15 +367,5 @@ func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error)
 		path = "/"
 	}
 	cr := canonicalRequest(r.Method, path, qb.String(), hb.String(), sh, payload)
-	want := hmacSHA256(signingKey(secret, sc.date, sc.region, sc.service), stringToSign(amzDate, cred[len(sc.akid)+1:], cr))
-	if err := compareSignature(want, sig); err != nil {
-		return Identity{}, err
-	}
-	return Identity{
-		AccessKeyID:  sc.akid,
-		SessionToken: r.Header.Get("X-Amz-Security-Token"),
-		Region:       sc.region,
-		Service:      sc.service,
-		SignedAt:     signedAt,
-	}, nil
+	return v.signedBy(sc, cred, amzDate, cr, sig, r.Header.Get("X-Amz-Security-Token"), signedAt)
 }
