@@ -6,9 +6,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/kvswebrtc/kvswebrtc/channel"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/signaling"
@@ -26,15 +23,7 @@ func ExampleResolver_Resolve() {
 	ctx := context.Background()
 	// In a program: config.LoadDefaultConfig(ctx) with AWS_ENDPOINT_URL,
 	// AWS_REGION and the keys in the environment.
-	awsCfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(srv.Region()),
-		config.WithBaseEndpoint(srv.URL()),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
+	awsCfg := srv.AWSConfig()
 
 	r, err := channel.NewResolver(awsCfg, channel.ResolverOptions{})
 	if err != nil {

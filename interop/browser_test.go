@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
@@ -71,12 +70,7 @@ func setupBrowser(t *testing.T) browserEnv {
 		t.Fatal(err)
 	}
 	e := env{srv: srv, arn: arn}
-	return browserEnv{env: e, aws: aws.Config{
-		Region:       e.srv.Region(),
-		BaseEndpoint: aws.String(e.srv.URL()),
-		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
-		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(e.srv)}},
-	}}
+	return browserEnv{env: e, aws: e.srv.AWSConfig()}
 }
 
 // loopbackPeer keeps a Go peer's candidates on 127.0.0.1 (UDP over IPv4).

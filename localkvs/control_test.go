@@ -281,12 +281,19 @@ func TestWrongSecretAccessDenied(t *testing.T) {
 			t.Errorf("%s: err = %v, want AccessDeniedException", name, err)
 		}
 	}
-	// Custom credentials replace the development pair.
-	srv2 := start(t, localkvs.Config{Credentials: map[string]string{"AKIACUSTOM0000000001": "s3cret"}})
+	// Custom credentials replace the development pair; AWSConfig signs
+	// with the first of them.
+	srv2 := start(t, localkvs.Config{Credentials: map[string]string{"AKIACUSTOM0000000002": "other", "AKIACUSTOM0000000001": "s3cret"}})
 	if _, err := kvsClient(srv2, "AKIACUSTOM0000000001", "s3cret").ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
 		t.Fatalf("custom pair: %v", err)
 	}
-	_, err := devClient(srv2).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if c, err := srv2.AWSConfig().Credentials.Retrieve(ctx); err != nil || c.AccessKeyID != "AKIACUSTOM0000000001" {
+		t.Fatalf("AWSConfig credentials %q, %v; want the first configured pair", c.AccessKeyID, err)
+	}
+	if _, err := devClient(srv2).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
+		t.Fatalf("AWSConfig of a server with custom credentials: %v", err)
+	}
+	_, err := kvsClient(srv2, localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
 	var ad *types.AccessDeniedException
 	if !errors.As(err, &ad) {
 		t.Fatalf("dev pair on a server with custom credentials: %v, want AccessDeniedException", err)

@@ -18,10 +18,11 @@
 //     (X-Amz-ChannelARN, and X-Amz-ClientId for a viewer), relaying SDP
 //     offers, answers and ICE candidates between the master and its viewers.
 //
-// Point aws-sdk-go-v2 at [Server.URL] (BaseEndpoint, or AWS_ENDPOINT_URL)
-// and sign with [DevAccessKeyID] / [DevSecretAccessKey] (or the pairs in
-// Config.Credentials). With Config.TLS the server makes a local CA; trust it
-// with [Server.CertPool] or the ca.pem file in DataDir.
+// [Server.AWSConfig] is an aws.Config for aws-sdk-go-v2 pointed at the
+// server. By hand: point aws-sdk-go-v2 at [Server.URL] (BaseEndpoint, or
+// AWS_ENDPOINT_URL) and sign with [DevAccessKeyID] / [DevSecretAccessKey]
+// (or the pairs in Config.Credentials). With Config.TLS the server makes a
+// local CA; trust it with [Server.CertPool] or the ca.pem file in DataDir.
 //
 // # Behaviour and limits
 //

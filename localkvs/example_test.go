@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/coder/websocket"
 
@@ -29,9 +28,8 @@ func Example() {
 	defer srv.Shutdown(ctx)
 
 	// The control plane is the one aws-sdk-go-v2 knows.
-	creds := credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")
-	kv := kinesisvideo.NewFromConfig(aws.Config{Region: srv.Region(), Credentials: creds},
-		func(o *kinesisvideo.Options) { o.BaseEndpoint = aws.String(srv.URL()) })
+	awsCfg := srv.AWSConfig()
+	kv := kinesisvideo.NewFromConfig(awsCfg)
 	out, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("front-door")})
 	if err != nil {
 		log.Fatal(err)
@@ -39,7 +37,7 @@ func Example() {
 	arn := aws.ToString(out.ChannelARN)
 
 	// Signaling: presigned WebSocket URLs, no X-Amz-ClientId for the master.
-	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureEndpoint())
+	signer, _ := sigv4.New(srv.Region(), awsCfg.Credentials, sigv4.AllowInsecureEndpoint())
 	connect := func(clientID string) *websocket.Conn {
 		q := map[string]string{sigv4.ParamChannelARN: arn}
 		if clientID != "" {
@@ -74,6 +72,28 @@ func Example() {
 	// Output: SDP_OFFER from viewer-1
 }
 
+// AWSConfig points aws-sdk-go-v2 at the server: region, endpoint,
+// credentials and, with TLS, an HTTP client that trusts the server's CA.
+func ExampleServer_AWSConfig() {
+	ctx := context.Background()
+	srv, err := localkvs.Start(localkvs.Config{TLS: true}, "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	kv := kinesisvideo.NewFromConfig(srv.AWSConfig())
+	if _, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("garage")}); err != nil {
+		log.Fatal(err)
+	}
+	d, err := kv.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("garage")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(aws.ToString(d.ChannelInfo.ChannelName), d.ChannelInfo.ChannelStatus)
+	// Output: garage ACTIVE
+}
+
 // The embedded TURN/STUN server listens on the service's IP; its URIs are
 // what GetIceServerConfig lists, with per-channel credentials.
 func ExampleServer_TURNURLs() {
@@ -104,8 +124,7 @@ func ExampleServer_ReconnectICEServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	creds := credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")
-	signer, _ := sigv4.New(srv.Region(), creds, sigv4.AllowInsecureEndpoint())
+	signer, _ := sigv4.New(srv.Region(), srv.AWSConfig().Credentials, sigv4.AllowInsecureEndpoint())
 	u, err := signer.PresignURL(ctx, srv.WSSEndpoint(), map[string]string{sigv4.ParamChannelARN: arn}, time.Now())
 	if err != nil {
 		log.Fatal(err)

@@ -51,19 +51,25 @@ func httpClient(srv *localkvs.Server) *http.Client {
 	return &http.Client{Transport: tr, Timeout: waitTimeout}
 }
 
+// kvsClient is a kinesisvideo client of srv signing with akid and secret.
 func kvsClient(srv *localkvs.Server, akid, secret string) *kinesisvideo.Client {
-	return kinesisvideo.NewFromConfig(aws.Config{
-		Region:      srv.Region(),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""),
-		HTTPClient:  httpClient(srv),
-	}, func(o *kinesisvideo.Options) {
-		o.BaseEndpoint = aws.String(srv.URL())
-		o.RetryMaxAttempts = 1
-	})
+	cfg := srv.AWSConfig()
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(akid, secret, "")
+	return newKVS(cfg)
 }
 
-func devClient(srv *localkvs.Server) *kinesisvideo.Client {
-	return kvsClient(srv, localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey)
+// devClient is a kinesisvideo client of srv as srv.AWSConfig sets it up.
+func devClient(srv *localkvs.Server) *kinesisvideo.Client { return newKVS(srv.AWSConfig()) }
+
+// newKVS makes a client of cfg that does not retry, and whose requests
+// time out (keeping the HTTP client AWSConfig made, which trusts the CA).
+func newKVS(cfg aws.Config) *kinesisvideo.Client {
+	if c, ok := cfg.HTTPClient.(*http.Client); ok {
+		c.Timeout = waitTimeout
+	} else {
+		cfg.HTTPClient = &http.Client{Timeout: waitTimeout}
+	}
+	return kinesisvideo.NewFromConfig(cfg, func(o *kinesisvideo.Options) { o.RetryMaxAttempts = 1 })
 }
 
 func mustCreate(t *testing.T, srv *localkvs.Server, name string) string {

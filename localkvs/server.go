@@ -12,10 +12,13 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
@@ -273,6 +276,32 @@ func (s *Server) CertPool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(s.tls.ca)
 	return p
+}
+
+// AWSConfig returns an aws.Config for aws-sdk-go-v2 clients of this server,
+// as config.LoadDefaultConfig would load it with AWS_ENDPOINT_URL and the
+// keys set: the server's Region; BaseEndpoint set to [Server.URL] (the
+// control plane and the HTTPS data plane); static credentials of the
+// development key pair or, when Config.Credentials is set, of its pair with
+// the smallest access key id; and, with Config.TLS, an HTTPClient that
+// trusts the server's CA. The credentials also presign signaling URLs
+// (package sigv4). Call it once the server listens ([Start], or
+// [Server.Serve] running); before, BaseEndpoint is nil.
+func (s *Server) AWSConfig() aws.Config {
+	akid := slices.Min(slices.Collect(maps.Keys(s.cfg.Credentials))) // New made it non-empty
+	cfg := aws.Config{
+		Region:      s.cfg.Region,
+		Credentials: aws.NewCredentialsCache(sigv4.StaticCredentials(akid, s.cfg.Credentials[akid], "")),
+	}
+	if u := s.URL(); u != "" {
+		cfg.BaseEndpoint = aws.String(u)
+	}
+	if pool := s.CertPool(); pool != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		cfg.HTTPClient = &http.Client{Transport: tr}
+	}
+	return cfg
 }
 
 // CreateChannel creates a SINGLE_MASTER signaling channel named name with

@@ -6,9 +6,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
@@ -27,11 +24,7 @@ func Example() {
 	defer cancel()
 	// In a program: config.LoadDefaultConfig(ctx) with AWS_ENDPOINT_URL,
 	// AWS_REGION and the keys in the environment (or real KVS).
-	awsCfg := aws.Config{
-		Region:       srv.Region(),
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
-	}
+	awsCfg := srv.AWSConfig()
 
 	master, err := peer.NewMaster(ctx, peer.MasterConfig{
 		ChannelConfig: peer.ChannelConfig{AWS: awsCfg, Channel: "front-door", CreateIfMissing: true},

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
@@ -39,13 +38,7 @@ func startService(t *testing.T) *localkvs.Server {
 	return srv
 }
 
-func awsConfig(srv *localkvs.Server) aws.Config {
-	return aws.Config{
-		Region:       srv.Region(),
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
-	}
-}
+func awsConfig(srv *localkvs.Server) aws.Config { return srv.AWSConfig() }
 
 // loopback keeps the peers on 127.0.0.1 (UDP over IPv4).
 func loopback() peer.Settings {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/internal/tcpproxy"
@@ -27,8 +25,7 @@ func setup(t *testing.T, viewerSignaling func(*signaling.Config)) (*Master, *Vie
 	t.Cleanup(func() { srv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	awsCfg := aws.Config{Region: srv.Region(), BaseEndpoint: aws.String(srv.URL()),
-		Credentials: credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")}
+	awsCfg := srv.AWSConfig()
 	settings := Settings{NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4}, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }}
 	m, err := NewMaster(ctx, MasterConfig{
 		ChannelConfig: ChannelConfig{AWS: awsCfg, Channel: "re", CreateIfMissing: true},

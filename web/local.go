@@ -2,16 +2,13 @@ package web
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
-	"github.com/kvswebrtc/kvswebrtc/sigv4"
 )
 
 // LocalConfig configures [StartLocal].
@@ -62,18 +59,7 @@ func StartLocal(cfg LocalConfig) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: start the local service: %w", err)
 	}
-	awsCfg := aws.Config{
-		Region:       kvs.Region(),
-		BaseEndpoint: aws.String(kvs.URL()),
-		Credentials: aws.NewCredentialsCache(sigv4.StaticCredentials(
-			localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")),
-	}
-	if pool := kvs.CertPool(); pool != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		awsCfg.HTTPClient = &http.Client{Transport: tr}
-	}
-	return &Local{KVS: kvs, AWS: awsCfg}, nil
+	return &Local{KVS: kvs, AWS: kvs.AWSConfig()}, nil
 }
 
 // Config returns a [Config] for the test page against the local service:

@@ -77,7 +77,7 @@ func main() {
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s %s/%s, load average %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadavg())
 
-	awsCfg := awsConfig(srv.URL(), srv.Region())
+	awsCfg := srv.AWSConfig()
 	ctx := context.Background()
 	resolver, err := channel.NewResolver(awsCfg, channel.ResolverOptions{})
 	if err != nil {

@@ -13,12 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
-	"github.com/kvswebrtc/kvswebrtc/sigv4"
 	"github.com/kvswebrtc/kvswebrtc/web"
 )
 
@@ -112,11 +109,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	awsCfg := aws.Config{
-		Region:       srv.Region(),
-		BaseEndpoint: aws.String(srv.URL()),
-		Credentials:  aws.NewCredentialsCache(sigv4.StaticCredentials(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, "")),
-	}
+	awsCfg := srv.AWSConfig()
 	turn := "off"
 	if urls := srv.TURNURLs(); len(urls) > 0 {
 		turn = strings.Join(urls, " ")
