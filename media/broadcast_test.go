@@ -298,8 +298,11 @@ func TestBroadcasterConcurrentWriters(t *testing.T) {
 					bad.Add(1)
 				}
 				n := len(w.got())
-				time.Sleep(5 * time.Millisecond)
-				// At most the sample in flight at Remove may still land.
+				// With the fake clock Run writes as fast as it can: in
+				// 20 ms dozens of samples would reach a writer still
+				// attached. At most the sample in flight at Remove may
+				// still land.
+				time.Sleep(20 * time.Millisecond)
 				if len(w.got()) > n+1 {
 					bad.Add(1)
 				}

@@ -119,3 +119,39 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// send hands v to ch without blocking: handlers run on pion's and the
+// signaling client's goroutines, and a test that stopped reading must not
+// hang the peers. Values past ch's buffer are dropped.
+func send[T any](ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+// never fails the test if ch delivers a value within d: d is how long an
+// event that must not happen is given to show up late (each caller says
+// why its d is enough).
+func never[T any](t *testing.T, ch <-chan T, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Errorf("%s: %v", what, v)
+	case <-time.After(d):
+	}
+}
+
+// holds fails the test if cond stops holding within d (polled every
+// 20 ms): see never.
+func holds(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !cond() {
+			t.Errorf("within %v: %s", d, what)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -51,7 +51,7 @@ func TestMediaReachesViewer(t *testing.T) {
 	srv := startService(t)
 	m := startMaster(t, srv, "media", nil)
 	joined := make(chan string, 1)
-	m.OnViewerJoined(func(id string) { joined <- id })
+	m.OnViewerJoined(func(id string) { send(joined, id) })
 
 	path := filepath.Join(t.TempDir(), "received.ivf")
 	rec, err := media.NewRecorder(path)
@@ -164,8 +164,9 @@ func TestTenViewersAndEleventh(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(viewers))
+	ctx := ctxT(t)
 	for i, v := range viewers {
-		wg.Go(func() { errs[i] = v.Start(ctxT(t)) })
+		wg.Go(func() { errs[i] = v.Start(ctx) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -213,7 +214,7 @@ func TestViewerReplacesItself(t *testing.T) {
 	left := make(chan error, 10)
 	m.OnViewerLeft(func(id string, reason error) {
 		if id == "same" {
-			left <- reason
+			send(left, reason)
 		}
 	})
 
@@ -250,9 +251,10 @@ func TestViewerReplacesItself(t *testing.T) {
 func TestDataChannel(t *testing.T) {
 	srv := startService(t)
 	m := startMaster(t, srv, "data", func(c *peer.MasterConfig) { c.Audio = nil })
+	echoErrs := make(chan error, 10)
 	m.OnDataMessage(func(id string, msg webrtc.DataChannelMessage) {
 		if err := m.SendText(id, "echo:"+id+":"+string(msg.Data)); err != nil {
-			t.Errorf("Master.SendText: %v", err)
+			send(echoErrs, err)
 		}
 	})
 	var counters sync.Map
@@ -277,7 +279,7 @@ func TestDataChannel(t *testing.T) {
 				c.Audio = media.DefaultAudio(media.Options{Loop: true})
 			}
 		})
-		v.OnDataMessage(func(msg webrtc.DataChannelMessage) { ch <- got{string(msg.Data), msg.IsString} })
+		v.OnDataMessage(func(msg webrtc.DataChannelMessage) { send(ch, got{string(msg.Data), msg.IsString}) })
 		if err := v.Start(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -322,8 +324,16 @@ func TestDataChannel(t *testing.T) {
 		c, ok := counters.Load("d1/audio")
 		return ok && c.(*media.Counter).Frames() >= 20
 	})
+	// The master's OnTrack comes with a track's first packet, which a
+	// viewer sends as soon as it is connected: d2 has been connected for
+	// as long as d1's 20 audio packets (400 ms) took, and more.
 	if _, ok := counters.Load("d2/audio"); ok {
 		t.Error("d2 sent no media, but the master got a track from it")
+	}
+	select {
+	case err := <-echoErrs:
+		t.Errorf("Master.SendText: %v", err)
+	default:
 	}
 	if st := m.Stats()["d1"]; st.DataMessagesReceived < 1 || st.DataMessagesSent < 2 || st.PacketsReceived == 0 {
 		t.Errorf("master stats for d1: %s", st)

@@ -52,7 +52,7 @@ func leftReasons(m *peer.Master, id string) chan error {
 	ch := make(chan error, 16)
 	m.OnViewerLeft(func(v string, reason error) {
 		if v == id {
-			ch <- reason
+			send(ch, reason)
 		}
 	})
 	return ch
@@ -157,7 +157,7 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 	v.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st != webrtc.PeerConnectionStateConnected && st != webrtc.PeerConnectionStateConnecting &&
 			st != webrtc.PeerConnectionStateNew {
-			lost <- st
+			send(lost, st)
 		}
 	})
 	if err := v.Start(ctxT(t)); err != nil {
@@ -182,14 +182,19 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 	case <-ctxT(t).Done():
 		t.Fatal("the viewer's peer connection stayed connected after the master closed")
 	}
-	if st := v.Stats(); st.Reoffers != 0 || st.SignalingReconnects != 0 {
-		t.Fatalf("the viewer acted before signaling was back:\n%s", st)
-	}
+	// A re-offer would come at most ICEFailedTimeout (1 s) after the
+	// connection went disconnected, when it goes failed, plus the first
+	// backoff (at most DefaultReofferBaseDelay, 500 ms): 3 s sees it even on
+	// a loaded machine.
+	holds(t, 3*time.Second, "the viewer acted before signaling was back", func() bool {
+		st := v.Stats()
+		return st.Reoffers == 0 && st.SignalingReconnects == 0
+	})
 
 	// A new master starts; then the network comes back.
 	m2 := startMaster(t, srv, "down", nil)
 	joined := make(chan string, 4)
-	m2.OnViewerJoined(func(id string) { joined <- id })
+	m2.OnViewerJoined(func(id string) { send(joined, id) })
 	start := v.Stats().Frames
 	p.Refuse(false)
 
@@ -255,11 +260,11 @@ func TestGoAway(t *testing.T) {
 	firstFrame(t, v2)
 	start2 := v2.Stats().Frames
 	waitFor(t, "frames to the second viewer", func() bool { return v2.Stats().Frames >= start2+15 })
-	select {
-	case reason := <-left:
-		t.Errorf("the first viewer's session ended: %v", reason)
-	default:
-	}
+	// The session of ga-1 would end within a second of a wrong re-offer
+	// (the master replaces it when the offer comes) or of its peer
+	// connection closing; an ICE failure would have stopped the frames
+	// waited for above.
+	never(t, left, time.Second, "the first viewer's session ended")
 	if got := len(m.Viewers()); got != 2 {
 		t.Errorf("master sessions %v, want two", m.Viewers())
 	}
@@ -299,7 +304,7 @@ func masterRestart(t *testing.T, ch, id string, mod func(*peer.ViewerConfig)) (*
 	v.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed ||
 			st == webrtc.PeerConnectionStateDisconnected {
-			lost <- st
+			send(lost, st)
 		}
 	})
 	reasons := reofferReasons(v)
