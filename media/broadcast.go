@@ -17,6 +17,7 @@ import (
 // is one. WriteSample must not modify or keep s.Data past the call unless it
 // copies it: the same sample goes to every writer of a Broadcaster.
 type SampleWriter interface {
+	// WriteSample sends s; an error is reported to OnWriteError.
 	WriteSample(s media.Sample) error
 }
 

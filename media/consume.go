@@ -83,7 +83,9 @@ func (g *keyGate) WriteFrame(f Frame) error {
 // *webrtc.TrackRemote does, Consume uses it to stop a blocked read when its
 // context is done.
 type RTPReader interface {
+	// ReadRTP returns the next packet received; io.EOF ends the track.
 	ReadRTP() (*rtp.Packet, interceptor.Attributes, error)
+	// Codec is the codec the track was negotiated with.
 	Codec() webrtc.RTPCodecParameters
 }
 

@@ -19,7 +19,9 @@
 // each attached track: one read, many viewers. Tracks are added and removed
 // while it runs. [Stream] is the one-call form for a fixed set of tracks.
 // Pacing follows the sample durations against one start time, so it does not
-// drift however long it runs. Any [SampleWriter] can be attached; a
+// drift however long it runs. A video track added while it runs starts at the
+// next key frame or, with fast start ([Broadcaster.SetFastStart]), at once
+// with the samples since the last one. Any [SampleWriter] can be attached; a
 // *webrtc.TrackLocalStaticSample is one.
 //
 // # Receiving
@@ -29,5 +31,6 @@
 // sinks. A [Recorder] writes the frames to a file a player opens (IVF, Ogg or
 // Annex-B, by extension); a [Counter] counts frames and bytes and reports the
 // first frame, the moment "time to first frame" ends; [SinkFunc] turns a
-// function into a sink.
+// function into a sink, and [FromKeyframe] holds frames back from sinks
+// until the first key frame.
 package media

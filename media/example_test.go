@@ -87,6 +87,48 @@ func ExampleBroadcaster() {
 	// 3 3 samples, each 20ms; paced: true
 }
 
+// With fast start, a viewer's track that joins in the middle of a group of
+// pictures gets at once the samples since the last key frame, so that its
+// first frame decodes with no wait. Here the late writer joins after ten
+// frames of the clip, whose first is a key frame.
+func ExampleBroadcaster_SetFastStart() {
+	b := media.NewBroadcaster(&firstN{Source: media.DefaultVideo(media.Options{}), n: 12})
+	b.SetFastStart(true)
+	var late keyWriter
+	var early countingWriter
+	b.Add(&onSample{func(s pionmedia.Sample) error {
+		if err := early.WriteSample(s); err != nil {
+			return err
+		}
+		if early.n == 10 {
+			b.Add(&late) // gets frames 0-9 at once, 1 ms apart
+		}
+
+		return nil
+	}})
+	if err := b.Run(context.Background()); err != nil && !errors.Is(err, errDone) {
+		fmt.Println(err)
+	}
+	fmt.Println("late writer:", len(late.keys), "samples, the first a key frame:", late.keys[0])
+	// Output:
+	// late writer: 12 samples, the first a key frame: true
+}
+
+// keyWriter notes, for each sample, whether it is a VP8 key frame.
+type keyWriter struct{ keys []bool }
+
+func (w *keyWriter) WriteSample(s pionmedia.Sample) error {
+	w.keys = append(w.keys, media.IsKeyframe(webrtc.MimeTypeVP8, s.Data))
+
+	return nil
+}
+
+// onSample is a SampleWriter that calls a function (a pointer, so that it
+// is comparable, as Broadcaster.Add asks).
+type onSample struct{ f func(pionmedia.Sample) error }
+
+func (w *onSample) WriteSample(s pionmedia.Sample) error { return w.f(s) }
+
 // A viewer counts and records what it receives. Packets made here with
 // pion's packetizer stand in for a *webrtc.TrackRemote.
 func ExampleConsume() {

@@ -73,6 +73,7 @@ func (s LiveState) String() string {
 
 // LiveStatus is a snapshot of a live stream's state.
 type LiveStatus struct {
+	// State is the stream's state when the snapshot was taken.
 	State LiveState
 	// Err is why the stream is reconnecting (the last failure), nil
 	// otherwise. It never holds the URL's password.

@@ -42,7 +42,7 @@ type URLOptions struct {
 	// ReconnectBaseDelay and ReconnectMaxDelay bound the backoff between
 	// reconnect attempts (full jitter). Zero means 500 ms and 10 s.
 	ReconnectBaseDelay time.Duration
-	ReconnectMaxDelay  time.Duration
+	ReconnectMaxDelay  time.Duration // see ReconnectBaseDelay
 	// Logger receives the stream's state changes; nil means silence. Logs
 	// carry the URL with its password redacted.
 	Logger *slog.Logger

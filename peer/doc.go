@@ -39,7 +39,8 @@
 // video since the last key frame and sends it at once to a viewer that
 // joins, so its first frame decodes without waiting for the next key frame.
 // Answers and candidates are sent in order, paced under the service's
-// limits of 5 SDP and 20 ICE messages a second per connection.
+// limits of 5 SDP and 20 ICE messages a second per connection
+// (docs/protocol.md, "Limits").
 //
 // # Viewer
 //
@@ -68,7 +69,7 @@
 // connection after an exponential backoff with full jitter (500 ms
 // doubling to 10 s by default, from the start again after a connection),
 // so an absent master sees one offer per step, and the service keeps only
-// the newest for it. One renegotiation runs at a time, whatever asked for
+// the newest for it (docs/protocol.md, "Limits"). One renegotiation runs at a time, whatever asked for
 // it. ViewerConfig.DisableAutoReoffer turns this off; Viewer.OnReoffer
 // reports every re-offer and its reason, and ViewerStats.Reoffers counts
 // them.
@@ -78,7 +79,8 @@
 // Local candidates are sent once the offer (viewer) or answer (master) has
 // gone, each to its peer (the master names the viewer as recipient).
 // Remote candidates that arrive before the remote description is applied
-// are kept and applied after it.
+// are kept and applied after it (docs/protocol.md, "Frames", on early
+// candidates).
 //
 // # Statistics
 //

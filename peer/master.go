@@ -15,7 +15,8 @@ import (
 )
 
 // DefaultMaxViewers is the number of viewers a Master serves at once
-// unless MasterConfig.MaxViewers says otherwise: the KVS limit per channel.
+// unless MasterConfig.MaxViewers says otherwise: the KVS limit per channel
+// (docs/protocol.md, "Limits").
 const DefaultMaxViewers = 10
 
 // MasterConfig configures a [Master].

@@ -55,9 +55,7 @@ type Settings struct {
 	// ICEDisconnectedTimeout, ICEFailedTimeout and ICEKeepaliveInterval are
 	// pion's ICE timeouts; zero takes DefaultICEDisconnectedTimeout (5 s),
 	// DefaultICEFailedTimeout (10 s) and DefaultICEKeepaliveInterval (2 s).
-	ICEDisconnectedTimeout time.Duration
-	ICEFailedTimeout       time.Duration
-	ICEKeepaliveInterval   time.Duration
+	ICEDisconnectedTimeout, ICEFailedTimeout, ICEKeepaliveInterval time.Duration
 	// RelayAcceptanceMinWait is how long the controlling ICE agent (the
 	// viewer) waits before it nominates a relay candidate pair, in the hope
 	// of a better one. Zero means pion's default (2 s), except with

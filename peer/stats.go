@@ -28,8 +28,8 @@ type SignalingTimings struct {
 type Candidate struct {
 	Type     string // host, srflx, prflx or relay
 	Protocol string // udp or tcp
-	Address  string
-	Port     uint16
+	Address  string // IP address (or mDNS host name)
+	Port     uint16 // port
 }
 
 // String returns "type protocol address:port".
@@ -87,7 +87,7 @@ type SessionStats struct {
 	// PacketsReceived, BytesReceived and PacketsLost sum the inbound
 	// streams (pion's inbound-rtp stats).
 	PacketsReceived, BytesReceived uint64
-	PacketsLost                    int64
+	PacketsLost                    int64 // see PacketsReceived
 	// FramesSent and BytesSent count the media samples (video frames,
 	// audio packets) and their bytes written to this peer's tracks, RTP
 	// headers excluded (pion reports no outbound-rtp stats).

@@ -49,9 +49,10 @@ type ViewerConfig struct {
 	// the candidates as they are found (trickle ICE, the default).
 	NonTrickle bool
 
-	// NoDataChannel leaves out the data channel. DataChannelLabel is its
-	// label; "" means DefaultDataChannelLabel.
-	NoDataChannel    bool
+	// NoDataChannel leaves out the data channel.
+	NoDataChannel bool
+	// DataChannelLabel is the label of the data channel; "" means
+	// DefaultDataChannelLabel.
 	DataChannelLabel string
 
 	// VideoSinks and AudioSinks receive the complete frames rebuilt from
