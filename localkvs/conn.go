@@ -68,7 +68,7 @@ type wsConn struct {
 	sdp, ice *rate.Limiter // message rates, used by the read loop
 
 	timerMu sync.Mutex
-	timers  []*time.Timer
+	timers  []timer
 }
 
 func (c *wsConn) role() string {

@@ -2,6 +2,7 @@ package localkvs_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,17 +80,32 @@ func TestSendAlexaOfferToMaster(t *testing.T) {
 	}
 
 	master := dial(t, srv, arn, "")
+	masterIn := frames(master)
 	answer := payload(t, map[string]string{"type": "answer", "sdp": "v=0 master"})
-	go func() {
-		// The master answers the offer it receives.
-		m := recv(t, master)
-		if m.MessageType != wire.SDPOffer || m.SenderClientID != "alexa-1" || m.MessagePayload != offer {
-			t.Errorf("master got %+v", m)
-			return
+	answered := make(chan error, 1)
+	go func() { // the master answers the offer it receives
+		select {
+		case b := <-masterIn:
+			var m wire.ServiceMessage
+			json.Unmarshal(b, &m)
+			if m.MessageType != wire.SDPOffer || m.SenderClientID != "alexa-1" || m.MessagePayload != offer {
+				answered <- fmt.Errorf("master got %s, want the offer from alexa-1", b)
+				return
+			}
+			answered <- write(master, wire.ClientMessage{Action: wire.SDPAnswer, MessagePayload: answer, RecipientClientID: "alexa-1"})
+		case <-time.After(waitTimeout):
+			answered <- fmt.Errorf("the master got no offer within %s", waitTimeout)
 		}
-		send(t, master, wire.ClientMessage{Action: wire.SDPAnswer, MessagePayload: answer, RecipientClientID: "alexa-1"})
 	}()
 	status, code, body = signedPost(t, srv, "/v1/send-alexa-offer-to-master", req, localkvs.DevSecretAccessKey)
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * waitTimeout):
+		t.Fatal("the master's goroutine never finished")
+	}
 	if status != 200 {
 		t.Fatalf("status %d %q %s", status, code, body)
 	}

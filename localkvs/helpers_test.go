@@ -231,3 +231,72 @@ func isCode(err error, code string) bool {
 }
 
 var _ = strings.TrimSpace
+
+// startClock starts a server on a fake clock that tests advance by hand.
+func startClock(t *testing.T, cfg localkvs.Config) (*localkvs.Server, *localkvs.FakeClock) {
+	t.Helper()
+	clk := localkvs.NewFakeClock(time.Now())
+	srv, err := localkvs.StartWithClock(cfg, "127.0.0.1:0", clk)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, clk
+}
+
+// roundTrip sends c a frame the server answers (an unknown action with a
+// correlationId) and reads the answer: the server has handled everything c
+// sent before, and c's read loop, timers included, runs. It counts as a
+// message for the idle timeout.
+func roundTrip(t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	send(t, c, wire.ClientMessage{Action: "SYNC", MessagePayload: "x", CorrelationID: "sync"})
+	expectStatus(t, c, "sync", "InvalidArgumentException")
+}
+
+// closed is how a connection ended: its close status and the frames it got before.
+type closed struct {
+	code   websocket.StatusCode
+	frames []wire.ServiceMessage
+}
+
+// closedAsync reads c in a goroutine until it closes (or waitTimeout
+// passes: code -1) and reports how. It never touches t.
+func closedAsync(c *websocket.Conn) <-chan closed {
+	out := make(chan closed, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		var r closed
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				r.code = websocket.CloseStatus(err)
+				if ctx.Err() != nil {
+					r.code = -1
+				}
+				out <- r
+				return
+			}
+			var m wire.ServiceMessage
+			json.Unmarshal(b, &m)
+			r.frames = append(r.frames, m)
+		}
+	}()
+	return out
+}
+
+// awaitClosed waits for what closedAsync reports.
+func awaitClosed(t *testing.T, ch <-chan closed) closed {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.code == -1 {
+			t.Fatalf("connection not closed within %s", waitTimeout)
+		}
+		return r
+	case <-time.After(2 * waitTimeout):
+		t.Fatalf("connection not closed within %s", 2*waitTimeout)
+	}
+	return closed{}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,78 +235,79 @@ func TestLimitICEPerSecond(t *testing.T) {
 	expectStatus(t, v, "2", "ClientLimitExceededException")
 }
 
+// TestLimitIdleTimeout: the real 10-minute idle timeout, on a fake clock.
 func TestLimitIdleTimeout(t *testing.T) {
-	idle := 600 * time.Millisecond
-	srv := start(t, localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, IdleTimeout: idle}})
+	srv, clk := startClock(t, localkvs.Config{Limits: fastLimits()})
+	idle := localkvs.DefaultIdleTimeout
 	arn := mustCreate(t, srv, "idle")
 
 	t.Run("messages keep it open", func(t *testing.T) {
-		master := dial(t, srv, arn, "")
 		v := dial(t, srv, arn, "busy")
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		go func() { // the master reads (and its own idle timer runs)
-			for {
-				if _, _, err := master.Read(ctx); err != nil {
-					return
-				}
-			}
-		}()
-		for range 20 { // 1 s of activity, one message every 50 ms
-			send(t, v, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: ice(t, "c")})
-			time.Sleep(idle / 8)
+		roundTrip(t, v) // the timers are armed; a message at the start
+		for range 4 {   // three idle periods, a message every 3/4 of one
+			clk.Advance(idle * 3 / 4)
+			roundTrip(t, v) // still open, and one more message
 		}
-		// Still open: the viewer can ask for something and get its answer.
-		send(t, v, wire.ClientMessage{Action: "BOGUS", MessagePayload: "x", CorrelationID: "alive"})
-		expectStatus(t, v, "alive", "InvalidArgumentException")
-		// Then silence closes it.
-		if code, _ := waitClosed(t, v); code != websocket.StatusNormalClosure {
-			t.Fatalf("closed with %v", code)
+		closing := closedAsync(v) // reads, so that pongs are received
+		clk.Advance(idle - time.Second)
+		ping(t, v) // a second short of the timeout: open (a ping is no message)
+		select {
+		case r := <-closing:
+			t.Fatalf("closed with %v a second before the idle timeout", r.code)
+		default:
+		}
+		clk.Advance(time.Second) // then silence closes it
+		if r := awaitClosed(t, closing); r.code != websocket.StatusNormalClosure || len(r.frames) != 0 {
+			t.Fatalf("closed with %v after %d frames", r.code, len(r.frames))
 		}
 	})
 
 	t.Run("pings do not count", func(t *testing.T) {
 		v := dial(t, srv, arn, "pinger")
-		var pings atomic.Int32
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			for ctx.Err() == nil {
-				pctx, pc := context.WithTimeout(ctx, time.Second)
-				if v.Ping(pctx) == nil {
-					pings.Add(1)
-				}
-				pc()
-				time.Sleep(idle / 8)
-			}
-		}()
-		code, _ := waitClosed(t, v)
-		if code != websocket.StatusNormalClosure {
-			t.Fatalf("closed with %v", code)
-		}
-		if pings.Load() == 0 {
-			t.Fatal("no ping was answered before the idle close")
+		roundTrip(t, v)
+		closing := closedAsync(v) // reads, so that pongs are received
+		clk.Advance(idle / 2)
+		ping(t, v)
+		// The ping was answered half way; the timeout still counts from
+		// the last message.
+		clk.Advance(idle / 2)
+		if r := awaitClosed(t, closing); r.code != websocket.StatusNormalClosure {
+			t.Fatalf("closed with %v", r.code)
 		}
 	})
 }
 
-func TestLimitMaxConnectionDuration(t *testing.T) {
-	srv := start(t, localkvs.Config{Limits: localkvs.Limits{
-		ConnectsPerSecond: -1, MaxConnectionDuration: 800 * time.Millisecond, GoAwayLead: 400 * time.Millisecond}})
-	arn := mustCreate(t, srv, "duration")
-	v := dial(t, srv, arn, "v")
+// ping pings c, whose frames another goroutine reads.
+func ping(t *testing.T, c *websocket.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	_, raw, err := v.Read(ctx)
-	if err != nil {
-		t.Fatalf("read: %v", err)
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
 	}
-	if string(raw) != `{"messageType":"GO_AWAY"}` {
+}
+
+// TestLimitMaxConnectionDuration: the real hour and its one-minute GO_AWAY
+// lead, on a fake clock.
+func TestLimitMaxConnectionDuration(t *testing.T) {
+	srv, clk := startClock(t, localkvs.Config{Limits: localkvs.Limits{
+		ConnectsPerSecond: -1, IdleTimeout: 2 * localkvs.DefaultMaxConnectionDuration}})
+	lead, max := localkvs.DefaultGoAwayLead, localkvs.DefaultMaxConnectionDuration
+	arn := mustCreate(t, srv, "duration")
+	v := dial(t, srv, arn, "v")
+	roundTrip(t, v) // the timers are armed
+	clk.Advance(max - lead - time.Second)
+	roundTrip(t, v) // no GO_AWAY yet: the next frame is the answer
+	clk.Advance(time.Second)
+	if raw := recvRaw(t, v); string(raw) != `{"messageType":"GO_AWAY"}` {
 		t.Fatalf("got %s, want a bare GO_AWAY", raw)
 	}
-	code, rest := waitClosed(t, v)
-	if code != websocket.StatusNormalClosure || len(rest) != 0 {
-		t.Fatalf("closed with %v after %d more frames", code, len(rest))
+	clk.Advance(lead - time.Second)
+	roundTrip(t, v) // still open until the cut
+	closing := closedAsync(v)
+	clk.Advance(time.Second)
+	if r := awaitClosed(t, closing); r.code != websocket.StatusNormalClosure || len(r.frames) != 0 {
+		t.Fatalf("closed with %v after %d more frames", r.code, len(r.frames))
 	}
 }
 
@@ -356,9 +356,10 @@ func TestOfflineRecipientMessagesKept(t *testing.T) {
 	}
 }
 
+// TestOfflineMessagesExpireAfterTTL: a message kept for an offline master
+// lives the channel's MessageTtlSeconds, on a fake clock.
 func TestOfflineMessagesExpireAfterTTL(t *testing.T) {
-	t.Parallel()
-	srv := start(t, localkvs.Config{Limits: fastLimits()})
+	srv, clk := startClock(t, localkvs.Config{Limits: fastLimits()})
 	kv := devClient(srv)
 	arn := mustCreate(t, srv, "ttl")
 	d, err := kv.DescribeSignalingChannel(context.Background(), &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(arn)})
@@ -374,15 +375,16 @@ func TestOfflineMessagesExpireAfterTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := dial(t, srv, arn, "v")
-	send(t, v, wire.ClientMessage{Action: wire.SDPOffer, MessagePayload: offer(t, "stale")})
-	send(t, v, wire.ClientMessage{Action: "SYNC", MessagePayload: "x", CorrelationID: "sync"})
-	expectStatus(t, v, "sync", "InvalidArgumentException")
-	time.Sleep(5500 * time.Millisecond) // the TTL itself is what is tested
-	fresh := offer(t, "fresh")
+	stale, fresh := ice(t, "stale"), ice(t, "fresh")
+	send(t, v, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: stale})
+	roundTrip(t, v) // kept at t0
+	clk.Advance(4 * time.Second)
+	send(t, v, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: fresh})
+	roundTrip(t, v)              // kept at t0+4s
+	clk.Advance(1 * time.Second) // t0+5s: the first is 5 s old, the second 1 s
 	master := dial(t, srv, arn, "")
-	send(t, v, wire.ClientMessage{Action: wire.SDPOffer, MessagePayload: fresh})
 	if m := recv(t, master); m.MessagePayload != fresh {
-		t.Fatalf("master got the expired message %+v", m)
+		t.Fatalf("master got %+v first, want only the message younger than the TTL", m)
 	}
 }
 
@@ -430,27 +432,19 @@ func TestShutdownSendsGoAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := mustCreate(t, srv, "shutdown")
-	conns := []*websocket.Conn{dial(t, srv, arn, ""), dial(t, srv, arn, "v1"), dial(t, srv, arn, "v2")}
-	type result struct {
-		code websocket.StatusCode
-		msgs []wire.ServiceMessage
-	}
-	results := make(chan result, len(conns))
-	for _, c := range conns {
-		go func() {
-			code, msgs := waitClosed(t, c)
-			results <- result{code, msgs}
-		}()
+	var closing []<-chan closed
+	for _, id := range []string{"", "v1", "v2"} {
+		closing = append(closing, closedAsync(dial(t, srv, arn, id)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	for range conns {
-		r := <-results
-		if len(r.msgs) != 1 || r.msgs[0].MessageType != wire.GoAway || r.code != websocket.StatusGoingAway {
-			t.Fatalf("got %+v then close %v, want GO_AWAY then 1001", r.msgs, r.code)
+	for _, c := range closing {
+		r := awaitClosed(t, c)
+		if len(r.frames) != 1 || r.frames[0].MessageType != wire.GoAway || r.code != websocket.StatusGoingAway {
+			t.Fatalf("got %+v then close %v, want GO_AWAY then 1001", r.frames, r.code)
 		}
 	}
 	if _, err := srv.CreateChannel(context.Background(), "after"); err == nil {
@@ -501,8 +495,13 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 			send(t, master, wire.ClientMessage{Action: wire.ICECandidate, MessagePayload: "small", RecipientClientID: "fast"})
 		}
 	}
-	if c := <-got; c != n/10 {
-		t.Fatalf("the fast viewer got %d of %d messages", c, n/10)
+	select {
+	case c := <-got:
+		if c != n/10 {
+			t.Fatalf("the fast viewer got %d of %d messages", c, n/10)
+		}
+	case <-time.After(3 * waitTimeout): // its reader gives up after 2*waitTimeout
+		t.Fatal("the fast viewer's reader never finished")
 	}
 	// The slow viewer was cut off: reading what was buffered ends in an error.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

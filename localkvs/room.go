@@ -108,7 +108,7 @@ func (rm *room) setTTL(seconds int) {
 	rm.mu.Unlock()
 }
 
-func (rm *room) allowICEConfig() bool { return rm.iceCfg.AllowN(time.Now(), 1) }
+func (rm *room) allowICEConfig() bool { return rm.iceCfg.AllowN(rm.s.clock.Now(), 1) }
 
 func (rm *room) connections() []*wsConn {
 	rm.mu.Lock()
@@ -137,7 +137,7 @@ func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, err error) {
 	if rm.deleted {
 		return 0, notFound("the signaling channel was deleted")
 	}
-	if !rm.connects.AllowN(time.Now(), 1) {
+	if !rm.connects.AllowN(rm.s.clock.Now(), 1) {
 		return 0, limitExceeded(codeClientLimit, "connections to this channel are limited to %g per second", rm.s.limits.ConnectsPerSecond)
 	}
 	if isViewer {
@@ -189,7 +189,7 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 	if rm.deleted {
 		return nil, false
 	}
-	now := time.Now()
+	now := rm.s.clock.Now()
 	if c.master {
 		old = rm.master
 		if old != nil && old.seq > c.seq {
@@ -255,7 +255,7 @@ func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) {
 	rm.mu.Lock()
 	m := rm.master
 	if m == nil {
-		now := time.Now()
+		now := rm.s.clock.Now()
 		rm.toMaster = rm.keepLocked(rm.toMaster, pending{frame, action, from.id, now.Add(rm.ttl)}, now)
 	}
 	rm.mu.Unlock()
@@ -281,7 +281,7 @@ func (rm *room) routeToViewer(id, action, payload string, frame []byte) {
 		v.send(frame) // may write to the socket: outside the lock
 		return
 	}
-	now := time.Now()
+	now := rm.s.clock.Now()
 	if len(rm.toViewer) > 10*maxPending {
 		for k, l := range rm.toViewer { // drop recipients whose messages all expired
 			if len(l) == 0 || !now.Before(l[len(l)-1].expires) {

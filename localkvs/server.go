@@ -40,6 +40,7 @@ type Server struct {
 
 	alexaTimeout       time.Duration
 	inlineWriteTimeout time.Duration
+	clock              clock
 
 	// iceServers returns the ICE servers for GetIceServerConfig: the
 	// embedded TURN server, or none when it is off.
@@ -101,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 	s.handlers = s.apiHandlers()
 	s.alexaTimeout = defaultAlexaTimeout
 	s.inlineWriteTimeout = defaultInlineWriteTimeout
+	s.clock = wallClock{}
 	s.iceServers = s.turnICEServers
 	if cfg.TLS {
 		m, err := loadOrCreateTLS(cfg.DataDir)
@@ -124,15 +126,23 @@ func Start(cfg Config, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.start(addr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start listens on addr and serves in the background, as Start.
+func (s *Server) start(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		s.store.close()
-		return nil, fmt.Errorf("localkvs: listen on %q: %w", addr, err)
+		return fmt.Errorf("localkvs: listen on %q: %w", addr, err)
 	}
 	if err := s.startTURN(l.Addr()); err != nil {
 		l.Close()
 		s.store.close()
-		return nil, err
+		return err
 	}
 	ready := make(chan struct{})
 	go func() {
@@ -142,7 +152,7 @@ func Start(cfg Config, addr string) (*Server, error) {
 		}
 	}()
 	<-ready
-	return s, nil
+	return nil
 }
 
 // Serve starts the embedded TURN server (unless Config.TURN.Disabled) on the

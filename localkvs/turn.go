@@ -36,6 +36,7 @@ type turnServer struct {
 	secret  []byte       // random per process; signs the credentials
 	ttl     time.Duration
 	max     int // allocations per channel; < 0 unlimited
+	now     func() time.Time
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -88,6 +89,7 @@ func (s *Server) startTURN(service net.Addr) error {
 		secret:  make([]byte, 32),
 		ttl:     tc.TTL,
 		max:     tc.MaxAllocations,
+		now:     s.clock.Now,
 		log:     s.log,
 		allocs:  map[string]int{},
 	}
@@ -240,7 +242,7 @@ func (t *turnServer) auth(ra *turn.RequestAttributes) (userID string, key []byte
 		t.log.Info("localkvs: TURN request refused: the username is not one GetIceServerConfig issued", "src", ra.SrcAddr.String())
 		return "", nil, false
 	}
-	if ra.Method == stun.MethodAllocate && time.Now().Unix() > expiry {
+	if ra.Method == stun.MethodAllocate && t.now().Unix() > expiry {
 		t.log.Info("localkvs: TURN allocation refused: expired credentials", "channel", t.channelName(id),
 			"expired", time.Unix(expiry, 0).UTC().Format(time.RFC3339), "src", ra.SrcAddr.String())
 		return "", nil, false
@@ -297,7 +299,7 @@ func (s *Server) turnICEServers(_ context.Context, req iceRequest) ([]iceServer,
 	if t == nil {
 		return []iceServer{}, nil
 	}
-	user, pass := t.credentials(req.ChannelARN, time.Now().Add(t.ttl))
+	user, pass := t.credentials(req.ChannelARN, t.now().Add(t.ttl))
 	return []iceServer{{Uris: t.uris(), Username: user, Password: pass, TTL: int(t.ttl / time.Second)}}, nil
 }
 

@@ -249,6 +249,38 @@ func TestTURNRefusesBadCredentials(t *testing.T) {
 	}
 }
 
+// TestTURNCredentialsExpire: credentials from GetIceServerConfig allocate
+// until their Ttl has passed, on the server's (fake) clock; fresh ones
+// allocate again.
+func TestTURNCredentialsExpire(t *testing.T) {
+	srv, clk := startClock(t, localkvs.Config{})
+	arn := mustCreate(t, srv, "turn-expiry")
+	s := iceConfig(t, srv, arn, "")[0]
+	server := turnHostPort(t, s, "udp")
+	allocate := func(s iceServerJSON) error {
+		c, _ := turnClient(t, server, s.Username, s.Password)
+		relay, err := c.Allocate()
+		if err == nil {
+			relay.Close()
+		}
+		return err
+	}
+	if err := allocate(s); err != nil {
+		t.Fatalf("fresh credentials: %v", err)
+	}
+	clk.Advance(time.Duration(s.TTL)*time.Second - time.Second)
+	if err := allocate(s); err != nil {
+		t.Fatalf("credentials a second before their Ttl: %v", err)
+	}
+	clk.Advance(2 * time.Second)
+	if err := allocate(s); err == nil {
+		t.Fatal("credentials past their Ttl allocated")
+	}
+	if err := allocate(iceConfig(t, srv, arn, "")[0]); err != nil {
+		t.Fatalf("credentials issued after the expiry: %v", err)
+	}
+}
+
 func TestTURNAllocationLimitPerChannel(t *testing.T) {
 	srv := start(t, localkvs.Config{TURN: localkvs.TURNConfig{MaxAllocations: 2}, Limits: fastLimits()})
 	a := iceConfig(t, srv, mustCreate(t, srv, "turn-limit-a"), "")[0]
@@ -604,7 +636,12 @@ func TestTURNBandwidthCap(t *testing.T) {
 			time.Sleep(time.Millisecond) // let the kernel buffers drain: drops must come from the cap
 		}
 	}
-	got := <-received
+	var got int
+	select {
+	case got = <-received:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the peer was still receiving after %s", waitTimeout)
+	}
 	if got == 0 || got > sent/2 {
 		t.Fatalf("peer received %d of %d bytes through a 100 KB/s allocation; want about the 100 KB burst", got, sent)
 	}

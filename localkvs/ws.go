@@ -90,7 +90,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sdp:     newLimiter(s.limits.SDPPerSecond),
 		ice:     newLimiter(s.limits.ICEPerSecond),
 	}
-	c.lastActive.Store(time.Now().UnixNano())
+	c.lastActive.Store(s.clock.Now().UnixNano())
 	old, ok := rm.register(c)
 	if !ok {
 		s.httpRefuse(w, r, newAPIError(http.StatusConflict, codeInUse, ErrResourceInUse,
@@ -138,9 +138,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 func (c *wsConn) startTimers() {
 	l := c.s.limits
 	idle := l.IdleTimeout
-	var idleT *time.Timer
-	idleT = time.AfterFunc(idle, func() {
-		since := time.Duration(time.Now().UnixNano() - c.lastActive.Load())
+	clk := c.s.clock
+	var idleT timer
+	idleT = clk.AfterFunc(idle, func() {
+		since := time.Duration(clk.Now().UnixNano() - c.lastActive.Load())
 		if since >= idle {
 			c.s.log.Debug("localkvs: idle timeout", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 			c.close(closeNormal, "idle timeout: no message for "+idle.String())
@@ -148,15 +149,15 @@ func (c *wsConn) startTimers() {
 		}
 		idleT.Reset(idle - since)
 	})
-	goAwayT := time.AfterFunc(l.MaxConnectionDuration-l.GoAwayLead, func() {
+	goAwayT := clk.AfterFunc(l.MaxConnectionDuration-l.GoAwayLead, func() {
 		c.s.log.Debug("localkvs: GO_AWAY (maximum connection duration ahead)", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 		c.goAway()
 	})
-	cutT := time.AfterFunc(l.MaxConnectionDuration, func() {
+	cutT := clk.AfterFunc(l.MaxConnectionDuration, func() {
 		c.close(closeNormal, "maximum connection duration reached")
 	})
 	c.timerMu.Lock()
-	c.timers = []*time.Timer{idleT, goAwayT, cutT}
+	c.timers = []timer{idleT, goAwayT, cutT}
 	closed := false
 	select {
 	case <-c.closing:
@@ -178,7 +179,7 @@ func (c *wsConn) readLoop() {
 		if err != nil {
 			return
 		}
-		c.lastActive.Store(time.Now().UnixNano())
+		c.lastActive.Store(c.s.clock.Now().UnixNano())
 		if typ != websocket.MessageText {
 			c.s.log.Info("localkvs: binary frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 			continue
@@ -198,7 +199,7 @@ func (c *wsConn) handle(data []byte) {
 		c.s.log.Info("localkvs: frame with invalid correlationId dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 		return
 	}
-	now := time.Now()
+	now := c.s.clock.Now()
 	var b *rate.Limiter
 	switch m.Action {
 	case wire.SDPOffer, wire.SDPAnswer:

@@ -349,8 +349,7 @@ func TestNonTrickle(t *testing.T) {
 	firstFrame(t, v)
 }
 
-// TestTURNOnly: media through the service's TURN server only. It runs once
-// localkvs serves TURN (its ICE config lists turn: URLs).
+// TestTURNOnly: media through the service's TURN server only.
 func TestTURNOnly(t *testing.T) {
 	srv := startService(t)
 	m := startMaster(t, srv, "relay", func(c *peer.MasterConfig) {
@@ -366,7 +365,7 @@ func TestTURNOnly(t *testing.T) {
 		}
 	}
 	if !hasTURN {
-		t.Skip("localkvs has no TURN yet: its ICE server list has no turn: URL")
+		t.Fatal("the service's ICE server list has no turn: URL")
 	}
 	v := startViewer(t, srv, "relay", "relayed", func(c *peer.ViewerConfig) {
 		c.NAT = channel.TURNOnly
