@@ -103,8 +103,9 @@ type TURNConfig struct {
 	Bandwidth int
 }
 
-// Limits are the service limits of docs/protocol.md, "Limits". A zero field takes
-// the real service's value. For the rates, a negative value disables the limit.
+// Limits are the service limits (docs/protocol.md, "Limits"). A zero field
+// takes the real service's value. For the rates, a negative value disables
+// the limit.
 type Limits struct {
 	// MaxViewers is the number of viewers connected per channel (10).
 	MaxViewers int

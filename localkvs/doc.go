@@ -69,7 +69,8 @@
 //	  "Username":"<expiry unix seconds>:<channel key>","Password":"...","Ttl":300}]}
 //
 // (the real service lists two servers with turn:/turns: URIs on port 443;
-// there is no TURN over TLS here, so no turns: URI). The credentials follow
+// there is no TURN over TLS here, so no turns: URI: docs/protocol.md,
+// "Differences from KVS"). The credentials follow
 // the TURN REST-API scheme: the channel key is a hash of the channel ARN,
 // the password an HMAC-SHA1 of the username under a secret drawn at random
 // when the server starts: they are per channel, do not outlive the process,

@@ -32,7 +32,8 @@ var (
 	ErrLimitExceeded = errors.New("localkvs: limit exceeded")
 )
 
-// Error codes (x-amzn-ErrorType) the service returns.
+// Error codes (x-amzn-ErrorType) the service returns (docs/protocol.md,
+// "Control plane" and "Data plane").
 const (
 	codeAccessDenied        = "AccessDeniedException"
 	codeInvalidArgument     = "InvalidArgumentException"

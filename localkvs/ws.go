@@ -254,7 +254,7 @@ func (c *wsConn) handle(data []byte) {
 }
 
 // fail answers a failed message with STATUS_RESPONSE when it carried a
-// correlationId, and otherwise only logs it.
+// correlationId, and otherwise only logs it (docs/protocol.md, "Frames").
 func (c *wsConn) fail(m *wire.ClientMessage, code, desc string) {
 	if m.CorrelationID == "" {
 		c.s.log.Info("localkvs: message dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "code", code, "why", desc)
