@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
 
@@ -229,22 +230,32 @@ func TestBroadcasterLag(t *testing.T) {
 	}
 }
 
+// joinLate runs a Broadcaster over src (with fast start or not) with one
+// writer from the start and one added after it got n samples, and returns
+// what each got.
+func joinLate(t *testing.T, src Source, fastStart bool, n int) (early, late []media.Sample) {
+	t.Helper()
+	b := NewBroadcaster(src)
+	b.clk = newFakeClock()
+	b.SetFastStart(fastStart)
+	lw := &recorder{}
+	ew := &recorder{onWrite: func(got int) {
+		if got == n {
+			b.Add(lw)
+		}
+	}}
+	b.Add(ew)
+	if err := b.Run(context.Background()); err != nil && !errors.Is(err, errEndOfTest) {
+		t.Fatal(err)
+	}
+
+	return ew.got(), lw.got()
+}
+
 // TestBroadcasterJoinAtKeyframe adds a writer in the middle of a group of
 // pictures: it must start at the next key frame.
 func TestBroadcasterJoinAtKeyframe(t *testing.T) {
-	b := NewBroadcaster(DefaultVideo(Options{}))
-	b.clk = newFakeClock()
-	late := &recorder{}
-	early := &recorder{onWrite: func(n int) {
-		if n == 10 {
-			b.Add(late)
-		}
-	}}
-	b.Add(early)
-	if err := b.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e, l := early.got(), late.got()
+	e, l := joinLate(t, DefaultVideo(Options{}), false, 10)
 	if len(e) != DefaultVideoFrames {
 		t.Fatalf("early writer got %d samples, want %d", len(e), DefaultVideoFrames)
 	}
@@ -252,22 +263,13 @@ func TestBroadcasterJoinAtKeyframe(t *testing.T) {
 	if len(l) != DefaultVideoFrames-30 {
 		t.Fatalf("late writer got %d samples, want %d", len(l), DefaultVideoFrames-30)
 	}
-	if !IsKeyframe(b.mime, l[0].Data) || !bytes.Equal(l[0].Data, e[30].Data) {
+	if !IsKeyframe(webrtc.MimeTypeVP8, l[0].Data) || !bytes.Equal(l[0].Data, e[30].Data) {
 		t.Error("late writer did not start at the key frame of frame 30")
 	}
 
 	// Audio has no key frames to wait for.
-	b = NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 20})
-	b.clk = newFakeClock()
-	late = &recorder{}
-	b.Add(&recorder{onWrite: func(n int) {
-		if n == 5 {
-			b.Add(late)
-		}
-	}})
-	_ = b.Run(context.Background())
-	if got := len(late.got()); got != 15 {
-		t.Errorf("late audio writer got %d samples, want 15", got)
+	if _, late := joinLate(t, &limited{Source: DefaultAudio(Options{}), n: 20}, false, 5); len(late) != 15 {
+		t.Errorf("late audio writer got %d samples, want 15", len(late))
 	}
 }
 
@@ -335,20 +337,8 @@ func TestBroadcasterConcurrentWriters(t *testing.T) {
 // pictures with fast start: it gets the samples since the key frame at
 // once, 1 ms apart, and then the stream, with no gap.
 func TestBroadcasterFastStart(t *testing.T) {
-	b := NewBroadcaster(DefaultVideo(Options{}))
-	b.clk = newFakeClock()
-	b.SetFastStart(true)
-	late := &recorder{}
-	early := &recorder{onWrite: func(n int) {
-		if n == 40 { // frames 0-39 written; the group of pictures began at frame 30
-			b.Add(late)
-		}
-	}}
-	b.Add(early)
-	if err := b.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e, l := early.got(), late.got()
+	// Frames 0-39 written: the group of pictures began at frame 30.
+	e, l := joinLate(t, DefaultVideo(Options{}), true, 40)
 	if len(l) != DefaultVideoFrames-30 {
 		t.Fatalf("late writer got %d samples, want %d (from the key frame at frame 30)", len(l), DefaultVideoFrames-30)
 	}
@@ -366,34 +356,24 @@ func TestBroadcasterFastStart(t *testing.T) {
 	}
 
 	// Turned off again, a late writer waits for the next key frame.
-	b = NewBroadcaster(DefaultVideo(Options{}))
-	b.clk = newFakeClock()
+	b := NewBroadcaster(DefaultVideo(Options{}))
 	b.SetFastStart(true)
 	b.SetFastStart(false)
-	late = &recorder{}
-	b.Add(&recorder{onWrite: func(n int) {
-		if n == 40 {
-			b.Add(late)
-		}
-	}})
-	_ = b.Run(context.Background())
-	if got := late.got(); len(got) != DefaultVideoFrames-60 || !bytes.Equal(got[0].Data, e[60].Data) {
+	if b.fastStart || b.gop.samples != nil {
+		t.Error("SetFastStart(false) kept the cache")
+	}
+	if _, got := joinLate(t, DefaultVideo(Options{}), false, 40); len(got) != DefaultVideoFrames-60 || !bytes.Equal(got[0].Data, e[60].Data) {
 		t.Errorf("without fast start the late writer got %d samples, want %d from frame 60", len(got), DefaultVideoFrames-60)
 	}
 
 	// Audio keeps nothing: every sample starts a stream.
-	b = NewBroadcaster(&limited{Source: DefaultAudio(Options{}), n: 20})
-	b.clk = newFakeClock()
+	b = NewBroadcaster(DefaultAudio(Options{}))
 	b.SetFastStart(true)
-	late = &recorder{}
-	b.Add(&recorder{onWrite: func(n int) {
-		if n == 5 {
-			b.Add(late)
-		}
-	}})
-	_ = b.Run(context.Background())
-	if got := len(late.got()); got != 15 {
-		t.Errorf("late audio writer got %d samples, want 15", got)
+	if b.fastStart {
+		t.Error("an audio Broadcaster took fast start")
+	}
+	if _, late := joinLate(t, &limited{Source: DefaultAudio(Options{}), n: 20}, true, 5); len(late) != 15 {
+		t.Errorf("late audio writer got %d samples, want 15", len(late))
 	}
 }
 

@@ -54,9 +54,6 @@ func NewH264(r io.Reader, opts Options) (Source, error) {
 }
 
 func newH264(r io.Reader, opts Options, name string, c io.Closer) (Source, error) {
-	if r == nil {
-		return nil, fmt.Errorf("media: %s: reader is nil", name)
-	}
 	if opts.FrameRate < 0 {
 		return nil, fmt.Errorf("media: %s: Options.FrameRate %v is negative", name, opts.FrameRate)
 	}

@@ -49,9 +49,6 @@ func NewIVF(r io.Reader, opts Options) (Source, error) {
 }
 
 func newIVF(r io.Reader, opts Options, name string, c io.Closer) (Source, error) {
-	if r == nil {
-		return nil, fmt.Errorf("media: %s: reader is nil", name)
-	}
 	rw, err := newRewinder(r, opts, name)
 	if err != nil {
 		return nil, err

@@ -241,9 +241,9 @@ func (t *liveTrack) nominal(data []byte) time.Duration {
 // h264Packetizer depacketizes H.264 (RFC 6184) into Annex-B access units,
 // with SPS and PPS in front of every IDR frame.
 type h264Packetizer struct {
-	f        *gformat.H264
-	dec      *rtph264.Decoder
-	sps, pps []byte
+	f   *gformat.H264
+	dec *rtph264.Decoder
+	ps  paramSets // SPS, PPS
 }
 
 func newH264Packetizer(f *gformat.H264) (*h264Packetizer, error) {
@@ -252,7 +252,8 @@ func newH264Packetizer(f *gformat.H264) (*h264Packetizer, error) {
 		return nil, err
 	}
 	p := &h264Packetizer{f: f, dec: d}
-	p.sps, p.pps = f.SafeParams()
+	sps, pps := f.SafeParams()
+	p.ps = paramSets{sets: [][]byte{sps, pps}}
 	return p, nil
 }
 
@@ -268,29 +269,22 @@ func (p *h264Packetizer) decode(pkt *rtp.Packet) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	key := false
-	hasSPS, hasPPS := false, false
+	has := make([]bool, 2)
 	for _, n := range au {
 		if len(n) == 0 {
 			continue
 		}
 		switch mch264.NALUType(n[0] & 0x1f) {
 		case mch264.NALUTypeSPS:
-			p.sps, hasSPS = append([]byte(nil), n...), true
+			p.ps.keep(0, n, has)
 		case mch264.NALUTypePPS:
-			p.pps, hasPPS = append([]byte(nil), n...), true
+			p.ps.keep(1, n, has)
 		case mch264.NALUTypeIDR:
 			key = true
 		}
 	}
 	if key {
-		var pre [][]byte
-		if !hasSPS && p.sps != nil {
-			pre = append(pre, p.sps)
-		}
-		if !hasPPS && p.pps != nil {
-			pre = append(pre, p.pps)
-		}
-		au = append(pre, au...)
+		au = p.ps.complete(au, has)
 	}
 	return annexB(au), key, nil
 }
@@ -298,9 +292,9 @@ func (p *h264Packetizer) decode(pkt *rtp.Packet) ([]byte, bool, error) {
 // h265Packetizer depacketizes H.265 (RFC 7798) into Annex-B access units,
 // with VPS, SPS and PPS in front of every random-access picture.
 type h265Packetizer struct {
-	f             *gformat.H265
-	dec           *rtph265.Decoder
-	vps, sps, pps []byte
+	f   *gformat.H265
+	dec *rtph265.Decoder
+	ps  paramSets // VPS, SPS, PPS
 }
 
 func newH265Packetizer(f *gformat.H265) (*h265Packetizer, error) {
@@ -309,7 +303,8 @@ func newH265Packetizer(f *gformat.H265) (*h265Packetizer, error) {
 		return nil, err
 	}
 	p := &h265Packetizer{f: f, dec: d}
-	p.vps, p.sps, p.pps = f.SafeParams()
+	vps, sps, pps := f.SafeParams()
+	p.ps = paramSets{sets: [][]byte{vps, sps, pps}}
 	return p, nil
 }
 
@@ -324,31 +319,49 @@ func (p *h265Packetizer) decode(pkt *rtp.Packet) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var has [3]bool
+	has := make([]bool, 3)
 	for _, n := range au {
 		if len(n) < 2 {
 			continue
 		}
 		switch mch265.NALUType((n[0] >> 1) & 0x3f) {
 		case mch265.NALUType_VPS_NUT:
-			p.vps, has[0] = append([]byte(nil), n...), true
+			p.ps.keep(0, n, has)
 		case mch265.NALUType_SPS_NUT:
-			p.sps, has[1] = append([]byte(nil), n...), true
+			p.ps.keep(1, n, has)
 		case mch265.NALUType_PPS_NUT:
-			p.pps, has[2] = append([]byte(nil), n...), true
+			p.ps.keep(2, n, has)
 		}
 	}
 	key := mch265.IsRandomAccess(au)
 	if key {
-		var pre [][]byte
-		for i, ps := range [][]byte{p.vps, p.sps, p.pps} {
-			if !has[i] && ps != nil {
-				pre = append(pre, ps)
-			}
-		}
-		au = append(pre, au...)
+		au = p.ps.complete(au, has)
 	}
 	return annexB(au), key, nil
+}
+
+// paramSets are the latest parameter sets of an H.264 or H.265 stream, in
+// the order they go in front of a random-access picture.
+type paramSets struct {
+	sets [][]byte
+}
+
+// keep takes NAL unit n as parameter set i, seen in the current access
+// unit (has[i]).
+func (p *paramSets) keep(i int, n []byte, has []bool) {
+	p.sets[i], has[i] = append([]byte(nil), n...), true
+}
+
+// complete puts in front of au the parameter sets it does not hold
+// itself (has) and that are known.
+func (p *paramSets) complete(au [][]byte, has []bool) [][]byte {
+	var pre [][]byte
+	for i, ps := range p.sets {
+		if !has[i] && ps != nil {
+			pre = append(pre, ps)
+		}
+	}
+	return append(pre, au...)
 }
 
 // audioPacketizer passes audio payloads through: one RTP packet is one

@@ -150,12 +150,17 @@ func Open(path string, opts Options) (Source, error) {
 }
 
 // rewinder returns to a reader's starting offset, for looping.
+// newRewinder, which every source calls first, also refuses a nil reader;
+// without Loop it returns nil.
 type rewinder struct {
 	s     io.Seeker
 	start int64
 }
 
 func newRewinder(r io.Reader, opts Options, name string) (*rewinder, error) {
+	if r == nil {
+		return nil, fmt.Errorf("media: %s: reader is nil", name)
+	}
 	if !opts.Loop {
 		return nil, nil //nolint:nilnil // no rewinder is needed without Loop
 	}
