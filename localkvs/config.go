@@ -1,6 +1,7 @@
 package localkvs
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,15 +28,24 @@ const (
 // Default limits: the real service's values (docs/protocol.md, "Limits"),
 // as package internal/wire records them for the client and the service.
 const (
-	DefaultMaxViewers            = wire.MaxViewers
-	DefaultIdleTimeout           = wire.IdleTimeout
+	// DefaultMaxViewers is Limits.MaxViewers' default: viewers per channel.
+	DefaultMaxViewers = wire.MaxViewers
+	// DefaultIdleTimeout is Limits.IdleTimeout's default.
+	DefaultIdleTimeout = wire.IdleTimeout
+	// DefaultMaxConnectionDuration is Limits.MaxConnectionDuration's default.
 	DefaultMaxConnectionDuration = wire.MaxConnectionDuration
-	DefaultGoAwayLead            = wire.GoAwayLead
-	DefaultConnectsPerSecond     = wire.ConnectsPerSecond
-	DefaultSDPPerSecond          = wire.SDPPerSecond
-	DefaultICEPerSecond          = wire.ICEPerSecond
-	DefaultMaxPayload            = wire.MaxPayload
-	DefaultICEConfigPerSecond    = wire.ICEConfigPerSecond
+	// DefaultGoAwayLead is Limits.GoAwayLead's default.
+	DefaultGoAwayLead = wire.GoAwayLead
+	// DefaultConnectsPerSecond is Limits.ConnectsPerSecond's default, per channel.
+	DefaultConnectsPerSecond = wire.ConnectsPerSecond
+	// DefaultSDPPerSecond is Limits.SDPPerSecond's default, per connection.
+	DefaultSDPPerSecond = wire.SDPPerSecond
+	// DefaultICEPerSecond is Limits.ICEPerSecond's default, per connection.
+	DefaultICEPerSecond = wire.ICEPerSecond
+	// DefaultMaxPayload is Limits.MaxPayload's default, in bytes of base64.
+	DefaultMaxPayload = wire.MaxPayload
+	// DefaultICEConfigPerSecond is Limits.ICEConfigPerSecond's default, per channel.
+	DefaultICEConfigPerSecond = wire.ICEConfigPerSecond
 	// DefaultMessageTTLSeconds is the MessageTtlSeconds of a channel created
 	// without one.
 	DefaultMessageTTLSeconds = int(wire.DefaultMessageTTL / time.Second)
@@ -44,6 +54,9 @@ const (
 	DefaultTURNTTL = wire.ICETTL
 	// DefaultTURNAllocations is the number of TURN allocations per channel.
 	DefaultTURNAllocations = 50
+	// DefaultTURNBandwidth is the relayed bandwidth of one TURN allocation,
+	// in bits per second each way: 5 Mbps, as KVS.
+	DefaultTURNBandwidth = 5_000_000
 )
 
 // Config configures a [Server]. The zero value is a usable in-memory,
@@ -134,33 +147,15 @@ type Limits struct {
 
 // withDefaults returns l with zero fields replaced by the real service's values.
 func (l Limits) withDefaults() Limits {
-	if l.MaxViewers == 0 {
-		l.MaxViewers = DefaultMaxViewers
-	}
-	if l.IdleTimeout == 0 {
-		l.IdleTimeout = DefaultIdleTimeout
-	}
-	if l.MaxConnectionDuration == 0 {
-		l.MaxConnectionDuration = DefaultMaxConnectionDuration
-	}
-	if l.GoAwayLead == 0 {
-		l.GoAwayLead = DefaultGoAwayLead
-	}
-	if l.ConnectsPerSecond == 0 {
-		l.ConnectsPerSecond = DefaultConnectsPerSecond
-	}
-	if l.SDPPerSecond == 0 {
-		l.SDPPerSecond = DefaultSDPPerSecond
-	}
-	if l.ICEPerSecond == 0 {
-		l.ICEPerSecond = DefaultICEPerSecond
-	}
-	if l.MaxPayload == 0 {
-		l.MaxPayload = DefaultMaxPayload
-	}
-	if l.ICEConfigPerSecond == 0 {
-		l.ICEConfigPerSecond = DefaultICEConfigPerSecond
-	}
+	l.MaxViewers = cmp.Or(l.MaxViewers, DefaultMaxViewers)
+	l.IdleTimeout = cmp.Or(l.IdleTimeout, DefaultIdleTimeout)
+	l.MaxConnectionDuration = cmp.Or(l.MaxConnectionDuration, DefaultMaxConnectionDuration)
+	l.GoAwayLead = cmp.Or(l.GoAwayLead, DefaultGoAwayLead)
+	l.ConnectsPerSecond = cmp.Or(l.ConnectsPerSecond, DefaultConnectsPerSecond)
+	l.SDPPerSecond = cmp.Or(l.SDPPerSecond, DefaultSDPPerSecond)
+	l.ICEPerSecond = cmp.Or(l.ICEPerSecond, DefaultICEPerSecond)
+	l.MaxPayload = cmp.Or(l.MaxPayload, DefaultMaxPayload)
+	l.ICEConfigPerSecond = cmp.Or(l.ICEConfigPerSecond, DefaultICEConfigPerSecond)
 	return l
 }
 

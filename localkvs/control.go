@@ -310,10 +310,7 @@ func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (a
 	if host == "" {
 		host = s.hostPort()
 	}
-	httpScheme, wsScheme := "http://", "ws://"
-	if s.tls != nil {
-		httpScheme, wsScheme = "https://", "wss://"
-	}
+	httpScheme, wsScheme := s.schemes()
 	type item struct{ Protocol, ResourceEndpoint string }
 	list := make([]item, 0, len(protocols))
 	for _, p := range protocols {

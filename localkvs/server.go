@@ -247,10 +247,8 @@ func (s *Server) URL() string {
 	if hp == "" {
 		return ""
 	}
-	if s.tls != nil {
-		return "https://" + hp
-	}
-	return "http://" + hp
+	scheme, _ := s.schemes()
+	return scheme + hp
 }
 
 // WSSEndpoint returns the signaling WebSocket endpoint, "ws://127.0.0.1:PORT"
@@ -260,10 +258,17 @@ func (s *Server) WSSEndpoint() string {
 	if hp == "" {
 		return ""
 	}
+	_, scheme := s.schemes()
+	return scheme + hp
+}
+
+// schemes are the URL schemes of the HTTP and the WebSocket endpoints:
+// http:// and ws://, or https:// and wss:// with TLS.
+func (s *Server) schemes() (httpScheme, wsScheme string) {
 	if s.tls != nil {
-		return "wss://" + hp
+		return "https://", "wss://"
 	}
-	return "ws://" + hp
+	return "http://", "ws://"
 }
 
 // Region returns the server's region.

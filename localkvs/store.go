@@ -148,6 +148,12 @@ func (st *store) create(region string, c *channelRec, maxChannels int) (*channel
 	c.Created = ms
 	c.Version = newVersion()
 	c.Status = "ACTIVE"
+	return st.putLocked(c)
+}
+
+// putLocked persists c and indexes it, and returns a copy. Called with
+// st.mu held.
+func (st *store) putLocked(c *channelRec) (*channelRec, error) {
 	if err := st.persist(c.Name, c); err != nil {
 		return nil, fmt.Errorf("localkvs: storing channel: %w", err)
 	}
@@ -185,12 +191,7 @@ func (st *store) update(arn string, fn func(c *channelRec) error) (*channelRec, 
 	if err := fn(c); err != nil {
 		return nil, err
 	}
-	if err := st.persist(c.Name, c); err != nil {
-		return nil, fmt.Errorf("localkvs: storing channel: %w", err)
-	}
-	st.byName[c.Name] = c
-	st.byARN[c.ARN] = c
-	return c.clone(), nil
+	return st.putLocked(c)
 }
 
 func (st *store) delete(arn, version string) (*channelRec, error) {

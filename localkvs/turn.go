@@ -409,10 +409,6 @@ func (p pionLog) Warnf(format string, a ...any)  { p.logf(slog.LevelWarn, format
 func (p pionLog) Error(m string)                 { p.logf(slog.LevelWarn, "%s", m) }
 func (p pionLog) Errorf(format string, a ...any) { p.logf(slog.LevelWarn, format, a...) }
 
-// DefaultTURNBandwidth is the relayed bandwidth of one TURN allocation, in
-// bits per second each way: 5 Mbps, as KVS.
-const DefaultTURNBandwidth = 5_000_000
-
 // limitedRelay allocates UDP relays whose traffic is capped at bps bits per
 // second in each direction (bps < 0: no cap).
 type limitedRelay struct {
