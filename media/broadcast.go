@@ -35,7 +35,8 @@ const maxLag = 200 * time.Millisecond
 // before it have passed since Run wrote the first, measured against that
 // one start time, so that errors do not add up over hours. The broadcaster
 // keeps time even with no writer attached, as a live camera would; a writer
-// added later joins the stream where it is then.
+// added later joins the stream where it is then. A live source (IsLive: a
+// camera from OpenURL) is not paced: each sample goes out as it arrives.
 //
 // Key frames: a video writer added while Run is going gets its first sample
 // at the next key frame (see IsKeyframe), so that its first frame can be
@@ -247,6 +248,7 @@ func (b *Broadcaster) Run(ctx context.Context) error {
 		start time.Time
 		at    time.Duration // media time of the next sample since start
 		first = true
+		live  = IsLive(b.src)
 	)
 	for {
 		s, err := b.src.Next(ctx)
@@ -255,6 +257,10 @@ func (b *Broadcaster) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if live {
+			b.write(s) // a live source comes in real time already
+			continue
 		}
 		if first {
 			start, first = b.clk.Now(), false
@@ -327,4 +333,12 @@ func (realClock) SleepUntil(ctx context.Context, t time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// IsLive reports whether src is a live source (a camera opened with
+// OpenURL): one whose Next returns each sample as it arrives, so that a
+// Broadcaster writes it at once instead of pacing it by the durations.
+func IsLive(src Source) bool {
+	l, ok := src.(interface{ Live() bool })
+	return ok && l.Live()
 }

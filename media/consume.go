@@ -121,7 +121,7 @@ const (
 // not close the sinks. If Consume stopped a read with SetReadDeadline, the
 // deadline stays set.
 //
-// Consume knows the codecs it can rebuild frames of: VP8, VP9, AV1, H.264,
+// Consume knows the codecs it can rebuild frames of: VP8, VP9, AV1, H.264, H.265,
 // Opus, PCMU, PCMA and G722. For others it returns ErrUnsupportedCodec.
 func Consume(ctx context.Context, track RTPReader, sinks ...Sink) error {
 	return consume(ctx, track, time.Now, sinks)
@@ -324,6 +324,8 @@ func depacketizerFor(mime string) (rtp.Depacketizer, uint16, error) {
 		return &codecs.AV1Depacketizer{}, videoMaxLate, nil
 	case strings.ToLower(webrtc.MimeTypeH264):
 		return &codecs.H264Packet{}, videoMaxLate, nil
+	case strings.ToLower(webrtc.MimeTypeH265):
+		return &codecs.H265Depacketizer{}, videoMaxLate, nil
 	case strings.ToLower(webrtc.MimeTypeOpus):
 		return &codecs.OpusPacket{}, audioMaxLate, nil
 	case strings.ToLower(webrtc.MimeTypePCMU), strings.ToLower(webrtc.MimeTypePCMA),

@@ -50,6 +50,12 @@ var (
 	// signaling connection came back after a drop and the peer connection
 	// was not connected.
 	ErrSignalingReconnected = errors.New("peer: signaling reconnected while the peer connection was not connected")
+	// ErrCodecNotSupported is the reason OnViewerLeft gives when a viewer's
+	// offer cannot receive the codec of a source the master sends (an
+	// H.265 camera and a browser without H.265, say): the session is not
+	// answered, rather than left with a black picture. The message names
+	// the codec and what the viewer offered.
+	ErrCodecNotSupported = errors.New("peer: the viewer cannot receive the codec the master sends")
 	// ErrReconnectICEServer is the reason Viewer.OnReoffer gives when the
 	// service sent RECONNECT_ICE_SERVER.
 	ErrReconnectICEServer = errors.New("peer: the service asked for new ICE servers (RECONNECT_ICE_SERVER)")

@@ -31,6 +31,14 @@ type MasterConfig struct {
 	// It does not close them.
 	Video, Audio media.Source
 
+	// ViewerSinks, when set, is called for each track a viewer sends (its
+	// microphone, say: two-way audio) and returns where its frames go, such
+	// as a media.Recorder writing an Ogg file per viewer. The master reads
+	// the track with media.Consume until the session ends, then closes each
+	// sink that is an io.Closer. When it returns no sink, the track goes to
+	// OnTrack if set, else it is read and dropped.
+	ViewerSinks func(viewerID string, track *webrtc.TrackRemote) []media.Sink
+
 	// MaxViewers is the number of viewer sessions served at once; an offer
 	// from another viewer is refused (no answer; OnViewerLeft reports
 	// ErrTooManyViewers). 0 means DefaultMaxViewers (10).

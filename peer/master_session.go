@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/kvswebrtc/kvswebrtc/media"
 )
 
 // session is the master's peer connection with one viewer.
@@ -108,6 +113,12 @@ func (m *Master) newSession(id string, started time.Time) (*session, error) {
 		return nil, err
 	}
 	s.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if f := m.cfg.ViewerSinks; f != nil {
+			if sinks := f(id, track); len(sinks) > 0 {
+				m.goRun(func() { m.consume(id, track, sinks) })
+				return
+			}
+		}
 		_, _, onTrack, _ := m.handlers()
 		if onTrack != nil {
 			m.goRun(func() { onTrack(id, track) })
@@ -125,9 +136,29 @@ func (m *Master) newSession(id string, started time.Time) (*session, error) {
 	return s, nil
 }
 
+// consume reads a viewer's track into sinks until the track ends (the
+// session closes), then closes the sinks that are io.Closers.
+func (m *Master) consume(id string, track *webrtc.TrackRemote, sinks []media.Sink) {
+	log := m.log.With("viewer", id, "codec", track.Codec().MimeType)
+	log.Info("peer: receiving the viewer's track", "kind", track.Kind().String())
+	if err := media.Consume(context.Background(), track, sinks...); err != nil && !errors.Is(err, io.EOF) {
+		log.Debug("peer: the viewer's track ended", "err", err)
+	}
+	for _, s := range sinks {
+		if c, ok := s.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Warn("peer: closing a sink of the viewer's track", "err", err)
+			}
+		}
+	}
+}
+
 // answer applies the offer and sends the answer, then the candidates
 // gathered meanwhile.
 func (s *session) answer(offer webrtc.SessionDescription) error {
+	if err := s.m.canReceive(offer); err != nil {
+		return err
+	}
 	if err := s.setRemoteDescription(offer); err != nil {
 		return fmt.Errorf("%w: applying the offer: %w", ErrPeerConnection, err)
 	}
@@ -287,4 +318,58 @@ func (m *Master) Stats() map[string]SessionStats {
 		out[s.id] = st
 	}
 	return out
+}
+
+// canReceive checks that offer has a media section that can receive the
+// codec of each source the master sends, so that a viewer without H.265
+// (say) is told so instead of getting a black picture.
+func (m *Master) canReceive(offer webrtc.SessionDescription) error {
+	parsed, err := offer.Unmarshal()
+	if err != nil {
+		return fmt.Errorf("%w: the offer does not parse: %w", ErrPeerConnection, err)
+	}
+	for _, src := range []media.Source{m.cfg.Video, m.cfg.Audio} {
+		if src == nil {
+			continue
+		}
+		kind := src.Kind().String()
+		want := src.Codec().MimeType
+		_, name, _ := strings.Cut(want, "/")
+		var offered []string
+		found := false
+		for _, md := range parsed.MediaDescriptions {
+			if md.MediaName.Media != kind {
+				continue
+			}
+			if _, ok := md.Attribute("sendonly"); ok {
+				continue
+			}
+			if _, ok := md.Attribute("inactive"); ok {
+				continue
+			}
+			for _, a := range md.Attributes {
+				if a.Key != "rtpmap" {
+					continue
+				}
+				_, enc, _ := strings.Cut(a.Value, " ")
+				enc, _, _ = strings.Cut(enc, "/")
+				if !slices.Contains(offered, enc) {
+					offered = append(offered, enc)
+				}
+				if strings.EqualFold(enc, name) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			what := "no " + kind + " section it can receive"
+			if len(offered) > 0 {
+				what = kind + " codecs " + strings.Join(offered, ", ")
+			}
+			return fmt.Errorf("%w: the master sends %s %s but the viewer's offer has %s; "+
+				"send a codec the viewer has (for a camera, re-encode it, e.g. ffmpeg -c:v libx264 -bf 0) or use a viewer that decodes %s",
+				ErrCodecNotSupported, name, kind, what, name)
+		}
+	}
+	return nil
 }
