@@ -3,6 +3,7 @@ package sigv4
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ var (
 	ErrExpired = errors.New("sigv4: signature expired")
 	// ErrSignatureMismatch: the signature does not match the request.
 	ErrSignatureMismatch = errors.New("sigv4: signature does not match")
+	// ErrPayloadHashMismatch: the body of a header-signed request does not
+	// hash to the payload hash of its X-Amz-Content-Sha256 header (or that
+	// header is UNSIGNED-PAYLOAD, a streaming marker or not a SHA-256 hex).
+	ErrPayloadHashMismatch = errors.New("sigv4: request body does not match its payload hash")
 )
 
 // SecretLookup returns the secret access key for an access key id, and false
@@ -282,9 +287,14 @@ func canonicalQuery(b *strings.Builder, q url.Values, skip string) {
 
 // VerifyHeaders verifies a request signed with an Authorization header
 // (SigV4 header authentication, as aws-sdk-go-v2 signs control-plane and
-// HTTPS data-plane calls). body is the request body already read; the
-// payload hash is taken from X-Amz-Content-Sha256 when present, else
-// computed from body.
+// HTTPS data-plane calls). body is the request body already read, all of
+// it: the payload hash in the canonical request is always the SHA-256 of
+// body, so a signature covers the body it came with. When the request
+// carries X-Amz-Content-Sha256 (signed or not), it must be that same hash
+// (compared in constant time); UNSIGNED-PAYLOAD, streaming markers and
+// malformed values are refused. A body that does not match its header is
+// ErrPayloadHashMismatch; a body that does not match the signature is
+// ErrSignatureMismatch.
 func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
@@ -355,10 +365,9 @@ func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error)
 		}
 		hb.WriteByte('\n')
 	}
-	payload := r.Header.Get("X-Amz-Content-Sha256")
-	if payload == "" {
-		h := sha256.Sum256(body)
-		payload = hex.EncodeToString(h[:])
+	payload, err := payloadHash(r.Header.Values("X-Amz-Content-Sha256"), body)
+	if err != nil {
+		return Identity{}, err
 	}
 	var qb strings.Builder
 	canonicalQuery(&qb, r.URL.Query(), "")
@@ -368,4 +377,30 @@ func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error)
 	}
 	cr := canonicalRequest(r.Method, path, qb.String(), hb.String(), sh, payload)
 	return v.signedBy(sc, cred, amzDate, cr, sig, r.Header.Get("X-Amz-Security-Token"), signedAt)
+}
+
+// payloadHash returns the hex SHA-256 of body, the payload hash of the
+// canonical request, after checking that the X-Amz-Content-Sha256 values
+// hdr, when there are any, are exactly that hash. A header the signer did
+// not sign would otherwise let a captured signature carry another body, and
+// UNSIGNED-PAYLOAD would let it carry any.
+func payloadHash(hdr []string, body []byte) (string, error) {
+	sum := sha256.Sum256(body)
+	if len(hdr) == 0 {
+		return hex.EncodeToString(sum[:]), nil
+	}
+	if len(hdr) > 1 {
+		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 is repeated", ErrPayloadHashMismatch)
+	}
+	v := strings.TrimSpace(hdr[0])
+	got, err := hex.DecodeString(v)
+	if err != nil || len(got) != sha256.Size || v != strings.ToLower(v) {
+		// UNSIGNED-PAYLOAD, STREAMING-... or garbage: the verifier has the
+		// whole body, so nothing but its hash is acceptable.
+		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 is not the lower-case hex SHA-256 of the body", ErrPayloadHashMismatch)
+	}
+	if subtle.ConstantTimeCompare(got, sum[:]) != 1 {
+		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 is not the SHA-256 of the %d-byte body", ErrPayloadHashMismatch, len(body))
+	}
+	return v, nil
 }
