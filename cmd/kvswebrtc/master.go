@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +22,7 @@ import (
 func init() {
 	register(&command{
 		name:    "master",
-		summary: "stream a clip (or your files) as the master of a signaling channel",
+		summary: "stream a camera (RTSP, RTP), a clip or your files as the master of a signaling channel",
 		run:     runMaster,
 	})
 }
@@ -72,6 +74,12 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	chName := fs.String("channel", "", "signaling channel `NAME` or ARN (required)")
 	var af awsFlags
 	af.register(fs)
+	source := fs.String("source", "", "what to stream: an RTSP camera `URL` (rtsp://[user:pass@]host[:port]/path), RTP sent to this host (rtp://127.0.0.1:5004 with --sdp), or a media FILE (as --video/--audio); default the embedded clip")
+	sdpFile := fs.String("sdp", "", "session description `FILE` of an rtp:// --source, as ffmpeg -sdp_file writes it")
+	transport := fs.String("transport", "tcp", "RTSP transport: tcp (RTP inside the RTSP connection) or udp")
+	onDemand := fs.Bool("on-demand", false, "pull the RTSP camera only while at least one viewer is connected")
+	skipUnsupported := fs.Bool("skip-unsupported", false, "drop camera tracks WebRTC cannot take (AAC audio, say) instead of failing")
+	recordViewers := fs.String("record-viewers", "", "write each viewer's audio (two-way audio) to `DIR`/<viewer>-<time>.ogg")
 	videoPath := fs.String("video", "", "video `FILE` to loop: .ivf (VP8/VP9/AV1) or .h264 (Annex-B); with neither --video nor --audio the embedded clip (VP8 + Opus) is sent, with only one of them only that one")
 	audioPath := fs.String("audio", "", "audio `FILE` to loop: .ogg/.opus (Opus); see --video")
 	create := fs.Bool("create", false, "create the channel if it does not exist")
@@ -105,7 +113,44 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 
 	var video, audio media.Source
-	if *videoPath == "" && *audioPath == "" {
+	var live *media.LiveStream
+	switch {
+	case *source != "" && (*videoPath != "" || *audioPath != ""):
+		return fail("--source and --video/--audio are alternatives: give one or the other")
+	case *sdpFile != "" && !strings.HasPrefix(*source, "rtp://"):
+		return fail("--sdp goes with an rtp:// --source")
+	case *onDemand && !strings.HasPrefix(*source, "rtsp"):
+		return fail("--on-demand needs an RTSP camera (--source rtsp://...)")
+	case *recordViewers != "":
+		if err := os.MkdirAll(*recordViewers, 0o755); err != nil {
+			return fail("--record-viewers: %v", err)
+		}
+	}
+	if *transport != "tcp" && *transport != "udp" {
+		return fail("--transport %q is not tcp or udp", *transport)
+	}
+	switch {
+	case strings.Contains(*source, "://"):
+		fmt.Fprintf(stdout, "opening %s ...\n", media.RedactURL(*source))
+		live, err = media.OpenURL(ctx, *source, media.URLOptions{
+			Transport: *transport, SDP: *sdpFile, OnDemand: *onDemand, SkipUnsupported: *skipUnsupported, Logger: logger,
+		})
+		if err != nil {
+			return exitErr(stderr, "master", err)
+		}
+		defer live.Close()
+		video, audio = live.Video, live.Audio
+	case *source != "":
+		src, err := media.Open(*source, media.Options{Loop: true})
+		if err != nil {
+			return fail("--source: %v", err)
+		}
+		if src.Kind() == webrtc.RTPCodecTypeVideo {
+			video = src
+		} else {
+			audio = src
+		}
+	case *videoPath == "" && *audioPath == "":
 		video = media.DefaultVideo(media.Options{Loop: true})
 		audio = media.DefaultAudio(media.Options{Loop: true})
 	}
@@ -135,13 +180,18 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitErr(stderr, "master", err)
 	}
 	out := &syncWriter{w: stdout}
-	m, err := peer.NewMaster(ctx, peer.MasterConfig{
-		ChannelConfig: peer.ChannelConfig{AWS: cfg, Channel: *chName, CreateIfMissing: *create, NAT: mode},
-		Video:         video,
-		Audio:         audio,
-		MaxViewers:    *maxViewers,
-		Logger:        logger,
-	})
+	mcfg := peer.MasterConfig{
+		ChannelConfig:    peer.ChannelConfig{AWS: cfg, Channel: *chName, CreateIfMissing: *create, NAT: mode},
+		Video:            video,
+		Audio:            audio,
+		MaxViewers:       *maxViewers,
+		DisableFastStart: *onDemand, // the cached pictures of an on-demand camera are from its last session
+		Logger:           logger,
+	}
+	if *recordViewers != "" {
+		mcfg.ViewerSinks = viewerRecorders(*recordViewers, out)
+	}
+	m, err := peer.NewMaster(ctx, mcfg)
 	if err != nil {
 		if errors.Is(err, channel.ErrChannelNotFound) && !*create {
 			err = fmt.Errorf("%w (add --create to create it)", err)
@@ -150,10 +200,25 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer m.Close()
 	closing := make(chan struct{})
+	var joinedMu sync.Mutex
+	joined := map[string]bool{}
 	m.OnViewerJoined(func(id string) {
+		joinedMu.Lock()
+		joined[id] = true
+		joinedMu.Unlock()
+		if live != nil {
+			live.Acquire()
+		}
 		fmt.Fprintf(out, "%s viewer %s joined (%d connected)\n", stamp(), id, len(m.Viewers()))
 	})
 	m.OnViewerLeft(func(id string, reason error) {
+		joinedMu.Lock()
+		was := joined[id]
+		delete(joined, id)
+		joinedMu.Unlock()
+		if was && live != nil {
+			live.Release()
+		}
 		select {
 		case <-closing:
 			return
@@ -175,13 +240,31 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if audio != nil {
 		sending = append(sending, describeSource(audio)+" audio")
 	}
-	what := "the embedded clip"
-	if *videoPath != "" || *audioPath != "" {
+	what, how := "the embedded clip", "looped"
+	switch {
+	case live != nil:
+		what, how = live.String(), "passed through"
+		if *onDemand {
+			how += ", pulled while a viewer is connected"
+		}
+	case *source != "":
+		what = *source
+	case *videoPath != "" || *audioPath != "":
 		what = strings.TrimSpace(*videoPath + " " + *audioPath)
 	}
 	res := m.Channel()
-	fmt.Fprintf(out, "master on %s (%s, NAT %s): sending %s (%s, looped) to up to %d viewers; Ctrl-C to stop\n",
-		res.ChannelARN(), res.Region(), mode, what, strings.Join(sending, " + "), *maxViewers)
+	fmt.Fprintf(out, "master on %s (%s, NAT %s): sending %s (%s, %s) to up to %d viewers; Ctrl-C to stop\n",
+		res.ChannelARN(), res.Region(), mode, what, strings.Join(sending, " + "), how, *maxViewers)
+	if live != nil {
+		live.OnStatus(func(s media.LiveStatus) {
+			if s.Err != nil {
+				fmt.Fprintf(out, "%s camera %s (attempt %d): %v\n", stamp(), s.State, s.Attempt, s.Err)
+				return
+			}
+			fmt.Fprintf(out, "%s camera %s\n", stamp(), s.State)
+		})
+	}
+	prog := masterProgress{m: m, live: live, last: time.Now()}
 
 	var tick <-chan time.Time
 	if *statsEvery > 0 {
@@ -200,6 +283,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			return 0
 		case <-tick:
+			fmt.Fprintf(out, "%s %s\n", stamp(), prog.line())
 			if st := m.Stats(); len(st) > 0 {
 				fmt.Fprintf(out, "%s stats\n%s\n", stamp(), peer.FormatMasterStats(st))
 			}
@@ -219,3 +303,61 @@ func peerErr(stderr io.Writer, name string, err error) int {
 
 // stamp is the time of day for event lines.
 func stamp() string { return time.Now().Format("15:04:05") }
+
+// masterProgress makes the master's periodic line: viewers connected, bitrate in
+// (from the camera) and out (to all viewers), and the camera's state.
+type masterProgress struct {
+	m               *peer.Master
+	live            *media.LiveStream
+	last            time.Time
+	lastIn, lastOut uint64
+}
+
+func (p *masterProgress) line() string {
+	now := time.Now()
+	secs := now.Sub(p.last).Seconds()
+	var out uint64
+	for _, st := range p.m.Stats() {
+		out += st.BytesSent
+	}
+	kbps := func(delta uint64) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return float64(delta) * 8 / 1000 / secs
+	}
+	// A session that ended takes its bytes away: never print a negative rate.
+	dOut := uint64(0)
+	if out >= p.lastOut {
+		dOut = out - p.lastOut
+	}
+	s := fmt.Sprintf("viewers %d  out %.0f kbit/s", len(p.m.Viewers()), kbps(dOut))
+	if p.live != nil {
+		st := p.live.Status()
+		s += fmt.Sprintf("  in %.0f kbit/s  camera %s", kbps(st.BytesIn-p.lastIn), st.State)
+		if st.Err != nil {
+			s += fmt.Sprintf(" (%v)", st.Err)
+		}
+		p.lastIn = st.BytesIn
+	}
+	p.last, p.lastOut = now, out
+	return s
+}
+
+// viewerRecorders returns the MasterConfig.ViewerSinks of --record-viewers:
+// each viewer's audio goes to an Ogg file in dir.
+func viewerRecorders(dir string, out io.Writer) func(string, *webrtc.TrackRemote) []media.Sink {
+	return func(id string, track *webrtc.TrackRemote) []media.Sink {
+		if track.Kind() != webrtc.RTPCodecTypeAudio || !strings.EqualFold(track.Codec().MimeType, webrtc.MimeTypeOpus) {
+			return nil
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%s-%s.ogg", id, time.Now().Format("20060102-150405")))
+		rec, err := media.NewRecorder(path)
+		if err != nil {
+			fmt.Fprintf(out, "%s viewer %s: cannot record its audio: %v\n", stamp(), id, err)
+			return nil
+		}
+		fmt.Fprintf(out, "%s viewer %s: recording its audio to %s\n", stamp(), id, path)
+		return []media.Sink{rec}
+	}
+}
