@@ -37,12 +37,18 @@ func loopbackSettings() peer.Settings {
 // clip), and closes it when the test ends.
 func startGoMaster(t *testing.T, st *stack, ch string, video media.Source, nat channel.NATTraversal) *peer.Master {
 	t.Helper()
+	return startGoMasterAV(t, st, ch, video, media.DefaultAudio(media.Options{Loop: true}), nat)
+}
+
+// startGoMasterAV is startGoMaster with the audio source given (nil: none).
+func startGoMasterAV(t *testing.T, st *stack, ch string, video, audio media.Source, nat channel.NATTraversal) *peer.Master {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), goWait)
 	defer cancel()
 	m, err := peer.NewMaster(ctx, peer.MasterConfig{
 		ChannelConfig: peer.ChannelConfig{AWS: st.Local.AWS, Channel: ch, CreateIfMissing: true, NAT: nat},
 		Video:         video,
-		Audio:         media.DefaultAudio(media.Options{Loop: true}),
+		Audio:         audio,
 		Settings:      loopbackSettings(),
 	})
 	if err != nil {
