@@ -82,6 +82,14 @@ type Config struct {
 	// Logger receives the server's logs; nil means silence. At debug level it
 	// logs each connection and each routed message, never a secret.
 	Logger *slog.Logger
+	// AllowedOrigins are the browser origins ("https://app.example.com",
+	// scheme://host[:port]) besides the loopback ones that may use the
+	// service from a web page: CORS grants and the WebSocket's Origin check.
+	// Loopback origins (http or https on localhost, 127.0.0.1 or [::1], any
+	// port: the test page of `kvswebrtc web`) are always allowed, and so
+	// is a request without an Origin header (not from a browser). "*"
+	// allows every origin; do not use it with a published key pair.
+	AllowedOrigins []string
 }
 
 // TURNConfig configures the embedded TURN/STUN server (pion/turn). The zero
@@ -188,6 +196,9 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("%w: Limits.MaxChannels %d must be >= 0", ErrInvalidConfig, l.MaxChannels)
 	case l.MaxPayload < 0:
 		return fmt.Errorf("%w: Limits.MaxPayload %d must be >= 0", ErrInvalidConfig, l.MaxPayload)
+	}
+	if err := validateOrigins(cfg.AllowedOrigins); err != nil {
+		return err
 	}
 	if err := cfg.TURN.validate(); err != nil {
 		return err

@@ -418,9 +418,10 @@ func TestChannelsPerRegionLimit(t *testing.T) {
 	}
 }
 
-// TestCORS: a browser page on another origin (the official JS SDK's test
-// page) can call the control plane: the preflight is answered and the
-// response carries the headers the AWS SDK reads.
+// TestCORS: a browser page on a loopback origin (the official JS SDK's test
+// page, or kvswebrtc web's on localhost:3001) can call the control plane:
+// the preflight is answered for that origin and the response carries the
+// headers the AWS SDK reads. Foreign origins: TestDefect2Origins.
 func TestCORS(t *testing.T) {
 	srv := start(t, localkvs.Config{})
 	pre, _ := http.NewRequest(http.MethodOptions, srv.URL()+"/describeSignalingChannel", nil)
@@ -433,7 +434,7 @@ func TestCORS(t *testing.T) {
 	}
 	resp.Body.Close()
 	h := resp.Header
-	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://localhost:3001" ||
 		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "authorization") {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
@@ -446,7 +447,7 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-amzn-ErrorType") {
+	if resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3001" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-amzn-ErrorType") {
 		t.Fatalf("POST from another origin: %v", resp.Header)
 	}
 	// Without an Origin nothing changes.

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/coder/websocket"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
@@ -94,5 +95,87 @@ func TestDefect1ForgedContentHash(t *testing.T) {
 	// The genuine request still works.
 	if status, _ := replay(t, srv, captured, bodyA, nil); status != http.StatusOK {
 		t.Fatalf("genuine delete of A: %d", status)
+	}
+}
+
+// preflight sends a CORS preflight for POST from origin.
+func preflight(t *testing.T, srv *localkvs.Server, origin string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL()+"/describeSignalingChannel", nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-amz-date,x-evil")
+	resp, err := httpClient(srv).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestDefect2Origins: a page on a foreign origin gets no CORS grant and
+// cannot open the signaling WebSocket (it would replace the real master);
+// loopback origins (the test page on localhost:3001) and the origins named
+// in Config.AllowedOrigins can; a client with no Origin (not a browser) can.
+func TestDefect2Origins(t *testing.T) {
+	srv := start(t, localkvs.Config{AllowedOrigins: []string{"https://app.example.com"}, Limits: fastLimits()})
+	arn := mustCreate(t, srv, "origins")
+
+	for _, o := range []string{"http://evil.example", "null", "http://localhost.evil.example", "http://127.0.0.1.nip.io:3001", "https://app.example.com:444", "file://"} {
+		resp := preflight(t, srv, o)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("preflight from %s: %d, Access-Control-Allow-Origin %q; want 403 and no grant", o, resp.StatusCode, got)
+		}
+	}
+	for _, o := range []string{"http://localhost:3001", "http://127.0.0.1:3001", "https://localhost", "http://[::1]:8080", "https://app.example.com", "HTTPS://APP.EXAMPLE.COM"} {
+		resp := preflight(t, srv, o)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != o || resp.StatusCode != http.StatusNoContent {
+			t.Errorf("preflight from %s: %d, Access-Control-Allow-Origin %q; want 204 and the origin", o, resp.StatusCode, got)
+		}
+		if resp.Header.Get("Vary") != "Origin" {
+			t.Errorf("preflight from %s: no Vary: Origin", o)
+		}
+	}
+
+	// A signed request from a foreign page (a browser adds its Origin) is
+	// refused although its signature is good.
+	body, _ := json.Marshal(map[string]string{"ChannelARN": arn})
+	req := signedRequest(t, srv, "/describeSignalingChannel", body)
+	if status, _ := replay(t, srv, req, body, http.Header{"Origin": {"http://evil.example"}}); status != http.StatusForbidden {
+		t.Errorf("signed call with Origin http://evil.example: %d, want 403", status)
+	}
+	if status, _ := replay(t, srv, req, body, http.Header{"Origin": {"http://localhost:3001"}}); status != http.StatusOK {
+		t.Errorf("signed call with Origin http://localhost:3001: %d, want 200", status)
+	}
+
+	// The WebSocket: a foreign Origin is refused before the upgrade, and
+	// the master connected is not replaced.
+	master := dial(t, srv, arn, "")
+	url := presign(t, srv, arn, "", time.Now(), localkvs.DevSecretAccessKey)
+	wsDial := func(origin string) (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: httpClient(srv), HTTPHeader: h})
+		if err == nil {
+			c.CloseNow()
+			return http.StatusSwitchingProtocols, nil
+		}
+		if resp == nil {
+			return 0, err
+		}
+		return resp.StatusCode, nil
+	}
+	if st, err := wsDial("http://evil.example"); st != http.StatusForbidden {
+		t.Errorf("WebSocket from http://evil.example: %d %v, want 403", st, err)
+	}
+	roundTrip(t, master) // the real master is still connected
+	for _, o := range []string{"http://localhost:3001", "https://app.example.com"} {
+		if st, err := wsDial(o); st != http.StatusSwitchingProtocols {
+			t.Errorf("WebSocket from %s: %d %v, want 101", o, st, err)
+		}
 	}
 }

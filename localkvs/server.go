@@ -35,6 +35,7 @@ type Server struct {
 	store    *store
 	tls      *tlsMaterial
 
+	origins  origins  // browser origins allowed (Config.AllowedOrigins and loopback)
 	rooms    sync.Map // channel ARN -> *room
 	handlers map[string]apiHandler
 
@@ -83,9 +84,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:    cfg,
-		limits: cfg.Limits.withDefaults(),
-		log:    cfg.Logger,
+		cfg:     cfg,
+		limits:  cfg.Limits.withDefaults(),
+		log:     cfg.Logger,
+		origins: newOrigins(cfg.AllowedOrigins),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -420,7 +422,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errShuttingDown)
 		return
 	}
-	if r.Header.Get("Origin") != "" && allowCORS(w, r) {
+	if r.Header.Get("Origin") != "" && s.cors(w, r) {
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -433,26 +435,4 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveAPI(w, r)
-}
-
-// allowCORS lets browser pages on any origin call the control plane and the
-// HTTPS data plane, as they call KVS: the official JS SDK's test page sends
-// its DescribeSignalingChannel, GetSignalingChannelEndpoint and
-// GetIceServerConfig requests from the page's own origin. Requests are
-// authenticated by their SigV4 headers, not by cookies, so any origin may
-// ask. It answers a preflight (OPTIONS) itself and reports true then.
-func allowCORS(w http.ResponseWriter, r *http.Request) bool {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Date, x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage")
-	if r.Method != http.MethodOptions {
-		return false
-	}
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-		h.Set("Access-Control-Allow-Headers", req)
-	}
-	h.Set("Access-Control-Max-Age", "600")
-	w.WriteHeader(http.StatusNoContent)
-	return true
 }

@@ -102,7 +102,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		old.close(wire.CloseReplaced, "replaced by a newer connection with the same role and ClientId")
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // any Origin: browsers on other origins connect too
+		InsecureSkipVerify: true, // ServeHTTP checked the Origin (Server.cors): loopback pages and AllowedOrigins connect
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {

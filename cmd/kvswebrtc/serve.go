@@ -60,6 +60,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	noTURN := fs.Bool("no-turn", false, "run no TURN/STUN server (GetIceServerConfig answers an empty list)")
 	turnTTL := fs.Duration("turn-ttl", localkvs.DefaultTURNTTL, "lifetime of the TURN credentials GetIceServerConfig hands out (its Ttl)")
 	turnAddr := fs.String("turn-addr", "", "TURN/STUN ip:port, UDP and TCP (default the --addr IP and a free port)")
+	var corsOrigins []string
+	fs.Func("cors-origin", "a browser origin (https://host[:port]) that may use the service besides the loopback ones; repeat for more, \"*\" for any", func(v string) error {
+		corsOrigins = append(corsOrigins, v)
+		return nil
+	})
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -87,7 +92,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			MaxConnectionDuration: *maxDur,
 			GoAwayLead:            *lead,
 		},
-		TURN: localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr},
+		TURN:           localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr},
+		AllowedOrigins: corsOrigins,
 	}
 	keyID, devPair := localkvs.DevAccessKeyID, true
 	if *akid != "" {
