@@ -339,3 +339,46 @@ func TestOpenURLBFrames(t *testing.T) {
 		return
 	}
 }
+
+// TestOpenURLRTPVideoAndAudio: ffmpeg sends H.264 and Opus to two ports
+// with one SDP file for both (the README's command): both Sources flow.
+func TestOpenURLRTPVideoAndAudio(t *testing.T) {
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg not installed (apt-get install -y ffmpeg)")
+	}
+	vp, ap := freeUDPPort(t), freeUDPPort(t)
+	sdp := filepath.Join(t.TempDir(), "av.sdp")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0", "-g", "15",
+		"-f", "rtp", fmt.Sprintf("rtp://127.0.0.1:%d", vp),
+		"-map", "1:a", "-c:a", "libopus", "-f", "rtp", "-sdp_file", sdp, fmt.Sprintf("rtp://127.0.0.1:%d", ap))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(sdp); err == nil && strings.Contains(string(b), "m=audio") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ffmpeg wrote no SDP with audio")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := media.OpenURL(context.Background(), fmt.Sprintf("rtp://127.0.0.1:%d", vp), media.URLOptions{SDP: sdp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.Video == nil || st.Audio == nil || st.Audio.Codec().MimeType != webrtc.MimeTypeOpus {
+		t.Fatalf("video %v audio %v, want H.264 and Opus", st.Video, st.Audio)
+	}
+	for range 20 {
+		nextWithin(t, st.Video, 5*time.Second)
+		nextWithin(t, st.Audio, 5*time.Second)
+	}
+}
