@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -26,6 +27,10 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	if _, ok := v.(emptyBody); ok {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		writeError(w, newAPIError(http.StatusInternalServerError, codeInternal, nil, "encoding the response failed"))
@@ -38,7 +43,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 type apiHandler func(ctx context.Context, r *http.Request, body []byte) (any, error)
 
 func (s *Server) apiHandlers() map[string]apiHandler {
-	return map[string]apiHandler{
+	h := map[string]apiHandler{
 		"/createsignalingchannel":        s.apiCreate,
 		"/describesignalingchannel":      s.apiDescribe,
 		"/listsignalingchannels":         s.apiList,
@@ -52,6 +57,8 @@ func (s *Server) apiHandlers() map[string]apiHandler {
 		"/v1/send-alexa-offer-to-master": s.apiAlexaOffer,
 		"/_admin/reconnect-ice-server":   s.apiReconnectICE,
 	}
+	maps.Copy(h, s.streamHandlers()) // streams, storage, fragments: streams.go
+	return h
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +75,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Info("localkvs: request refused", "path", r.URL.Path, "err", err)
 		writeError(w, accessDenied(err))
+		return
+	}
+	if mh := s.mediaHandlers()[strings.ToLower(r.URL.Path)]; mh != nil { // MKV answers: archive.go
+		s.serveMediaCall(w, r, body, mh, id.AccessKeyID)
 		return
 	}
 	h := s.handlers[strings.ToLower(r.URL.Path)]

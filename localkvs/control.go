@@ -274,6 +274,10 @@ func (s *Server) apiDelete(_ context.Context, _ *http.Request, body []byte) (any
 		return nil, err
 	}
 	s.deleteRoom(c.ARN)
+	s.media.stop(c.ARN, "the signaling channel was deleted")
+	if err := s.store.dropMediaStorage(c.ARN); err != nil {
+		s.log.Warn("localkvs: forgetting the media storage of a deleted channel", "channel", c.ARN, "err", err)
+	}
 	s.log.Debug("localkvs: channel deleted", "name", c.Name, "arn", c.ARN)
 	return struct{}{}, nil
 }
@@ -317,7 +321,12 @@ func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (a
 		switch p {
 		case "WSS":
 			list = append(list, item{p, wsScheme + host})
-		case "HTTPS", "WEBRTC":
+		case "HTTPS":
+			list = append(list, item{p, httpScheme + host})
+		case "WEBRTC": // the storage endpoint: only with media storage (storage.go)
+			if _, err := s.storageFor(in.ChannelARN); err != nil {
+				return nil, invalidArg("the WEBRTC endpoint is for a channel with media storage: %s", err.(*apiError).msg)
+			}
 			list = append(list, item{p, httpScheme + host})
 		default:
 			return nil, invalidArg("SingleMasterChannelEndpointConfiguration.Protocols: %q is not one of WSS, HTTPS, WEBRTC", p)

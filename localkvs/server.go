@@ -33,6 +33,7 @@ type Server struct {
 	log      *slog.Logger
 	verifier *sigv4.Verifier
 	store    *store
+	media    *mediaServer // storage sessions and their fragments: mediaserver.go
 	tls      *tlsMaterial
 
 	origins  origins  // browser origins allowed (Config.AllowedOrigins and loopback)
@@ -118,6 +119,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	if err := s.openMedia(cfg.DataDir); err != nil {
+		st.close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -348,6 +353,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		s.closed.Store(true)
 		s.mu.Unlock()
+		s.media.shutdown() // stores the fragments being recorded, ends GetMedia streams
 		s.forEachConn(func(c *wsConn) {
 			c.goAway()
 			c.close(closeGoingAway, "server shutting down")
@@ -386,6 +392,7 @@ func (s *Server) Close() error {
 		s.closed.Store(true)
 		srv := s.httpSrv
 		s.mu.Unlock()
+		s.media.shutdown()
 		var err error
 		if srv != nil {
 			err = srv.Close()

@@ -46,6 +46,8 @@ type store struct {
 	byName map[string]*channelRec
 	byARN  map[string]*channelRec
 	db     *bolt.DB
+
+	streams *streamState // streams and media storage: store_streams.go
 }
 
 func openStore(dataDir string) (*store, error) {

@@ -218,7 +218,8 @@ func (c *wsConn) handle(data []byte) {
 		c.fail(&m, codeInvalidArgument, fmt.Sprintf("messagePayload is %d bytes, more than the maximum of %d", len(m.MessagePayload), c.s.limits.MaxPayload))
 		return
 	}
-	if c.master {
+	toMedia := c.master && m.RecipientClientID == "" && c.s.media.hasSession(c.rm.arn) // for the media server: mediaserver.go
+	if c.master && !toMedia {
 		if m.RecipientClientID == "" {
 			c.fail(&m, codeInvalidArgument, "recipientClientId is required in a message from the master")
 			return
@@ -230,6 +231,10 @@ func (c *wsConn) handle(data []byte) {
 	}
 	if !b.AllowN(now, 1) {
 		c.fail(&m, codeClientLimit, "message rate limit exceeded for "+m.Action)
+		return
+	}
+	if toMedia {
+		c.s.media.fromMaster(c.rm.arn, m.Action, m.MessagePayload)
 		return
 	}
 	out := wire.ServiceMessage{MessageType: m.Action, MessagePayload: m.MessagePayload}
