@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,68 +10,117 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
+
+// awsGroup is the help heading of the flags awsFlags registers.
+const awsGroup = "AWS flags (as the aws CLI's; also AWS_* environment variables and ~/.aws/config)"
 
 // awsFlags are the flags every command that talks to KVS shares.
 type awsFlags struct {
 	endpointURL string
 	region      string
+	profile     string
+	// defaultRegion, when set, replaces us-west-2 as the region used when
+	// neither --region nor the chain names one.
+	defaultRegion string
 }
 
 func (a *awsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.endpointURL, "endpoint-url", "", "KVS-compatible control-plane endpoint `URL`, e.g. http://127.0.0.1:4566 for kvswebrtc serve (default: AWS_ENDPOINT_URL, else real AWS)")
-	fs.StringVar(&a.region, "region", "", "AWS region (default: AWS_REGION / profile, else us-west-2)")
+	fs.StringVar(&a.region, "region", "", "AWS `REGION` (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region, else us-west-2)")
+	fs.StringVar(&a.profile, "profile", "", "named `PROFILE` of ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE, else default)")
+	setGroup(fs, awsGroup, "endpoint-url", "region", "profile")
 }
 
-// load builds the aws.Config from the standard chain (environment, profiles,
-// SSO, IMDS), with --endpoint-url and --region applied. When the endpoint is
-// a loopback address and the chain has no credentials, the local service's
-// public development key pair is used, with a note on stderr.
+// errNoCredentials: the AWS default chain found no credentials.
+var errNoCredentials = errors.New("no AWS credentials found (none in the environment, the profile, SSO or instance metadata); " +
+	"either configure real ones (aws configure; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; --profile; or --iot-* with a device certificate), " +
+	"or run `kvswebrtc serve` and paste the lines it prints (or add --endpoint-url http://127.0.0.1:4566)")
+
+// load builds the aws.Config from the standard chain (environment,
+// profiles, SSO, IMDS), with --endpoint-url, --region and --profile
+// applied, and checks that it has credentials. When the endpoint is a
+// loopback address and the chain has none, the local service's public
+// development key pair is used, with a note on stderr; elsewhere no
+// credentials is errNoCredentials, one sentence saying the ways out. The
+// SDK's own log lines (IMDS warnings) are not printed.
 func (a *awsFlags) load(ctx context.Context, stderr io.Writer) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if a.region != "" {
 		opts = append(opts, config.WithRegion(a.region))
+	}
+	if a.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(a.profile))
 	}
 	if a.endpointURL != "" {
 		u, err := url.Parse(a.endpointURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return aws.Config{}, fmt.Errorf("--endpoint-url %q is not an http:// or https:// URL", a.endpointURL)
+			return aws.Config{}, usageError{fmt.Sprintf("--endpoint-url %q is not an http:// or https:// URL", a.endpointURL)}
 		}
 		opts = append(opts, config.WithBaseEndpoint(a.endpointURL))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+		var pe config.SharedConfigProfileNotExistError
+		if errors.As(err, &pe) {
+			return aws.Config{}, usageError{fmt.Sprintf("profile %q is in neither ~/.aws/config nor ~/.aws/credentials (aws configure --profile %s makes it)", pe.Profile, pe.Profile)}
+		}
+		return aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		cfg.Region = localkvs.DefaultRegion
+		cfg.Region = cmp.Or(a.defaultRegion, localkvs.DefaultRegion)
 	}
 	endpoint := a.endpointURL
 	if endpoint == "" && cfg.BaseEndpoint != nil {
 		endpoint = *cfg.BaseEndpoint
 	}
-	if isLoopbackURL(endpoint) && !haveCredentials(ctx, cfg) {
+	err = checkCredentials(ctx, cfg)
+	if err == nil {
+		return cfg, nil
+	}
+	if isLoopbackURL(endpoint) && errors.Is(err, errNoCredentials) {
 		fmt.Fprintf(stderr, "note: no AWS credentials configured; using the local service's development key %s\n", localkvs.DevAccessKeyID)
 		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""))
+		return cfg, nil
 	}
-	return cfg, nil
+	return aws.Config{}, err
 }
 
-func haveCredentials(ctx context.Context, cfg aws.Config) bool {
+// checkCredentials retrieves cfg's credentials (for at most 5 s: instance
+// metadata that is not there takes a while to say so). It returns
+// errNoCredentials when the chain found none, else the chain's error.
+func checkCredentials(ctx context.Context, cfg aws.Config) error {
 	if cfg.Credentials == nil {
-		return false
+		return errNoCredentials
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := cfg.Credentials.Retrieve(ctx)
-	return err == nil && c.AccessKeyID != ""
+	switch {
+	case err == nil && c.AccessKeyID != "":
+		return nil
+	case err == nil, strings.Contains(err.Error(), "IMDS"), strings.Contains(err.Error(), "ec2imds"),
+		errors.Is(err, context.DeadlineExceeded):
+		// The chain's last link, instance metadata, answered no (or not at all):
+		// nothing before it was configured.
+		return errNoCredentials
+	}
+	return fmt.Errorf("loading AWS credentials: %w", err)
+}
+
+// haveCredentials reports whether cfg's credentials resolve.
+func haveCredentials(ctx context.Context, cfg aws.Config) bool {
+	return checkCredentials(ctx, cfg) == nil
 }
 
 func isLoopbackURL(s string) bool {
@@ -89,6 +139,16 @@ func isLoopbackURL(s string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// apiError shortens an error of an AWS API call to "Code: message" (the
+// SDK's wraps it in the operation, the status and the request id).
+func apiError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return err
+}
+
 // newLogger returns a text logger on w at the named level.
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
@@ -105,7 +165,8 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
 }
 
-// exitErr prints err for command name and returns exit code 1.
+// exitErr prints err for command name and returns exit code 1, or 2 for a
+// usageError.
 func exitErr(stderr io.Writer, name string, err error) int {
 	fmt.Fprintf(stderr, "kvswebrtc %s: %v\n", name, err)
 	var ue usageError

@@ -32,11 +32,14 @@ func TestChannelCommands(t *testing.T) {
 	runCmd("channel", "create", ep, "other")
 
 	code, out, _ = runCmd("channel", "describe", ep, "--json", arn)
-	var info struct {
-		ChannelName               string
-		SingleMasterConfiguration struct{ MessageTtlSeconds int }
+	var res struct {
+		ChannelInfo struct {
+			ChannelName               string
+			SingleMasterConfiguration struct{ MessageTtlSeconds int }
+		}
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info.ChannelName != "cli-demo" || info.SingleMasterConfiguration.MessageTtlSeconds != 30 {
+	info := &res.ChannelInfo
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || info.ChannelName != "cli-demo" || info.SingleMasterConfiguration.MessageTtlSeconds != 30 {
 		t.Fatalf("describe: %d %q", code, out)
 	}
 	code, out, _ = runCmd("channel", "list", ep, "--prefix", "cli")

@@ -71,7 +71,7 @@ func TestDemoBadFlags(t *testing.T) {
 	}{
 		{[]string{"--viewers", "0"}, "--viewers 0 is not between 1 and 10"},
 		{[]string{"--viewers", "11"}, "--viewers 11 is not between 1 and 10"},
-		{[]string{"--duration", "soon"}, `invalid value "soon" for flag -duration`},
+		{[]string{"--duration", "soon"}, `invalid value "soon" for flag --duration`},
 		{[]string{"--duration", "-1s"}, "--duration -1s must not be negative"},
 		{[]string{"--nat", "upnp"}, `--nat "upnp" is not stun-turn, turn-only, stun-only or disabled`},
 		{[]string{"--web", "--web-addr", "0.0.0.0:3001"}, "not a loopback address"},

@@ -36,8 +36,14 @@ func TestDispatcher(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "sign") {
 		t.Fatalf("help: %d %q", code, out)
 	}
-	if code, _, errOut := runCmd("help", "sign"); code != 0 || !strings.Contains(errOut, "--channel-arn") {
-		t.Fatalf("help sign: %d %q", code, errOut)
+	if code, out, _ := runCmd("help", "sign"); code != 0 || !strings.Contains(out, "--channel-arn") {
+		t.Fatalf("help sign: %d %q", code, out)
+	}
+	if code, out, _ := runCmd("help", "channel"); code != 0 || !strings.Contains(out, "describe") {
+		t.Fatalf("help channel: %d %q", code, out)
+	}
+	if code, out, _ := runCmd("help", "channel", "create"); code != 0 || !strings.Contains(out, "--message-ttl") {
+		t.Fatalf("help channel create: %d %q", code, out)
 	}
 	if code, _, _ := runCmd("serve", "--no-such-flag"); code != 2 {
 		t.Fatalf("bad flag: %d", code)
@@ -64,8 +70,8 @@ func TestSignMatchesSigv4(t *testing.T) {
 		{"wss://kvs.awsamazon.com", ""},
 		{"ws://127.0.0.1:4566", "viewer-1"},
 	} {
-		code, out, errOut := runCmd("sign", "--endpoint", tc.endpoint, "--channel-arn", arn, "--client-id", tc.clientID,
-			"--region", "us-west-2", "--date", date.Format(time.RFC3339))
+		code, out, errOut := runCmd("sign", "--endpoint-url", tc.endpoint, "--channel-arn", arn, "--client-id", tc.clientID,
+			"--date", date.Format(time.RFC3339))
 		if code != 0 {
 			t.Fatalf("sign: %d %s", code, errOut)
 		}
@@ -89,17 +95,41 @@ func TestSignMatchesSigv4(t *testing.T) {
 
 func TestSignErrors(t *testing.T) {
 	isolateAWS(t)
-	code, _, errOut := runCmd("sign", "--region", "us-west-2")
-	if code != 2 || !strings.Contains(errOut, "--endpoint") || !strings.Contains(errOut, "--channel-arn") {
-		t.Fatalf("missing flags: %d %q", code, errOut)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"sign", "--region", "us-west-2"}, 2, "--channel-arn"},
+		{[]string{"sign", "--endpoint-url", "ftp://x", "--channel-arn", "arn:aws:kinesisvideo:us-west-2:1:channel/x/1"}, 2, "wss://"},
+		{[]string{"sign", "--endpoint-url", "wss://x", "--channel", "name"}, 2, "give the channel's ARN"},
+		{[]string{"sign", "--channel-arn", "name"}, 2, "not an ARN"},
+		{[]string{"sign", "--endpoint-url", "wss://x", "--channel-arn", "arn:aws:kinesisvideo:us-west-2:1:channel/x/1", "--date", "yesterday"}, 2, "--date"},
+	} {
+		if code, _, errOut := runCmd(tc.args...); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d %q, want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
 	}
-	code, _, errOut = runCmd("sign", "--endpoint", "https://x", "--channel-arn", "a", "--region", "us-west-2")
-	if code != 1 || !strings.Contains(errOut, "wss://") {
-		t.Fatalf("https endpoint: %d %q", code, errOut)
+}
+
+// TestSignLooksUpTheEndpoint: without a wss:// endpoint, sign asks the
+// control plane for the channel's endpoint (by name or ARN) and signs for
+// it; the region defaults to the ARN's.
+func TestSignLooksUpTheEndpoint(t *testing.T) {
+	srv := localForCLI(t)
+	arn, err := srv.CreateChannel(context.Background(), "signed")
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, _, errOut = runCmd("sign", "--endpoint", "wss://x", "--channel-arn", "a", "--region", "us-west-2", "--date", "yesterday")
-	if code != 2 || !strings.Contains(errOut, "--date") {
-		t.Fatalf("bad date: %d %q", code, errOut)
+	for _, args := range [][]string{
+		{"sign", "--channel", "signed", "--endpoint-url", srv.URL()},
+		{"sign", "--channel-arn", arn, "--endpoint-url", srv.URL(), "--client-id", "v1", "--output", "json"},
+	} {
+		code, out, errOut := runCmd(args...)
+		if code != 0 || !strings.Contains(out, srv.WSSEndpoint()) || !strings.Contains(out, "X-Amz-Credential="+localkvs.DevAccessKeyID+"%2F") ||
+			!strings.Contains(out, "%2Fus-west-2%2Fkinesisvideo%2F") {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ func TestViewerAndMasterBadFlags(t *testing.T) {
 	}{
 		{[]string{"viewer"}, "--channel is required"},
 		{[]string{"viewer", "--channel", "c", "--nat", "upnp"}, `--nat "upnp" is not stun-turn`},
-		{[]string{"viewer", "--channel", "c", "--duration", "3"}, `invalid value "3" for flag -duration`},
+		{[]string{"viewer", "--channel", "c", "--duration", "3"}, `invalid value "3" for flag --duration`},
 		{[]string{"viewer", "--channel", "c", "--duration", "-2s"}, "--duration -2s must not be negative"},
 		{[]string{"viewer", "--channel", "c", "--record", filepath.Join(t.TempDir(), "x.mp4")}, "--record"},
 		{[]string{"viewer", "--channel", "c", "--endpoint-url", ep, "--client-id", "AWS_me"}, "ClientID"},
