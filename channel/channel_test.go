@@ -202,6 +202,7 @@ func TestResolveByNameAndARN(t *testing.T) {
 	}
 	checkNoAWSHost(t, res)
 
+	enableStorage(t, srv, arn, "by-name-and-arn") // the WEBRTC endpoint needs media storage
 	v, err := r.Resolve(ctx(t), arn, channel.RoleViewer, channel.Options{ClientID: "viewer-1", WebRTCEndpoint: true})
 	if err != nil {
 		t.Fatalf("Resolve by ARN: %v", err)
@@ -490,7 +491,7 @@ func TestEndpointCache(t *testing.T) {
 	srv := startServer(t, false)
 	cfg := loadConfig(t, srv)
 	cnt := count(&cfg)
-	createChannel(t, srv, "cached")
+	enableStorage(t, srv, createChannel(t, srv, "cached"), "cached") // for the WEBRTC endpoint below
 	r := newResolver(t, cfg, channel.ResolverOptions{})
 
 	first, err := r.Resolve(ctx(t), "cached", channel.RoleMaster, channel.Options{})

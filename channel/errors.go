@@ -41,14 +41,16 @@ var (
 	ErrICEConfig = errors.New("channel: GetIceServerConfig failed")
 )
 
-// APIError is a failed call to the HTTPS data plane (GetIceServerConfig): the
+// APIError is a failed call to the HTTPS data plane (GetIceServerConfig,
+// JoinStorageSession, JoinStorageSessionAsViewer): the
 // HTTP status, the code from the x-amzn-ErrorType header and the message of
 // the JSON body. It never holds a signature or a credential.
 //
-// It unwraps to ErrICEConfig and, when the code or status says so, to
-// ErrAccessDenied, ErrChannelNotFound or ErrThrottled.
+// It unwraps to ErrICEConfig (ErrJoinStorageSession for the storage calls)
+// and, when the code or status says so, to ErrAccessDenied,
+// ErrChannelNotFound, ErrThrottled or ErrInvalidArgument.
 type APIError struct {
-	Operation  string // "GetIceServerConfig"
+	Operation  string // "GetIceServerConfig", "JoinStorageSession", "JoinStorageSessionAsViewer"
 	StatusCode int    // HTTP status
 	Code       string // x-amzn-ErrorType, without the ":<namespace>" suffix; "" when absent
 	Message    string // "message" of the JSON body, cut to 256 bytes
@@ -68,7 +70,7 @@ func (e *APIError) Error() string {
 
 // Unwrap returns the sentinel errors this failure matches.
 func (e *APIError) Unwrap() []error {
-	errs := []error{ErrICEConfig}
+	errs := []error{opSentinel(e.Operation)}
 	switch {
 	case e.Code == "AccessDeniedException" || e.Code == "NotAuthorizedException" ||
 		e.Code == "UnrecognizedClientException" || e.Code == "InvalidSignatureException" ||
@@ -78,6 +80,8 @@ func (e *APIError) Unwrap() []error {
 		errs = append(errs, ErrChannelNotFound)
 	case e.Code == "ClientLimitExceededException" || e.Code == "ThrottlingException" || e.StatusCode == 429:
 		errs = append(errs, ErrThrottled)
+	case e.Code == "InvalidArgumentException":
+		errs = append(errs, ErrInvalidArgument)
 	}
 	return errs
 }

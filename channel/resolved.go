@@ -62,6 +62,8 @@ type Resolved struct {
 	iceExpire   time.Time
 	clockOffset time.Duration
 	timings     Timings
+
+	storageEndpoint string // the WEBRTC endpoint asked for later: storage.go
 }
 
 // ChannelARN returns the channel's ARN,

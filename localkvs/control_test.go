@@ -126,7 +126,8 @@ func controlPlaneOps(t *testing.T, srv *localkvs.Server) {
 		t.Fatalf("List all: %v, %d channels", err, len(all.ChannelInfoList))
 	}
 
-	// Endpoints point at this server.
+	// Endpoints point at this server (WEBRTC needs media storage).
+	enableStorage(t, kv, arn, "cam-1-storage")
 	ep, err := kv.GetSignalingChannelEndpoint(ctx, &kinesisvideo.GetSignalingChannelEndpointInput{
 		ChannelARN: aws.String(arn),
 		SingleMasterChannelEndpointConfiguration: &types.SingleMasterChannelEndpointConfiguration{

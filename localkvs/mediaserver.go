@@ -312,6 +312,7 @@ func (ss *storageSession) answer(sd webrtc.SessionDescription) {
 		go ss.close("the answer was refused: " + err.Error())
 		return
 	}
+	ss.rec.expect(sends(sd, "video"), sends(sd, "audio"))
 	ss.mu.Lock()
 	ss.remoteSet = true
 	held := ss.remoteHeld
@@ -381,6 +382,26 @@ func (ms *mediaServer) shutdown() {
 		ss.close("the server is shutting down")
 	}
 	ms.wg.Wait()
+}
+
+// sends reports whether the master's answer sends media of kind (a
+// section of that kind that is sendonly or sendrecv, on a port).
+func sends(answer webrtc.SessionDescription, kind string) bool {
+	parsed, err := answer.Unmarshal()
+	if err != nil {
+		return false
+	}
+	for _, md := range parsed.MediaDescriptions {
+		if md.MediaName.Media != kind || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		for _, a := range md.Attributes {
+			if a.Key == "sendonly" || a.Key == "sendrecv" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func drainReceiverRTCP(r *webrtc.RTPReceiver) {

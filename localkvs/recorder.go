@@ -96,6 +96,17 @@ func (c *clockMapper) ms(ts uint32, now time.Time) int64 {
 	return c.anchor + (c.ext-c.first)*1000/c.rate
 }
 
+// expect sets the tracks the master's answer sends, so that every
+// fragment's Tracks names them all from the first one on.
+func (r *recorder) expect(video, audio bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hasVideo = r.hasVideo || video
+	if audio && !r.tracks.Audio {
+		r.tracks.Audio, r.tracks.Channels = true, 2
+	}
+}
+
 // consume reads a track until it ends.
 func (r *recorder) consume(track *webrtc.TrackRemote) {
 	r.mu.Lock()

@@ -216,3 +216,24 @@ func TestStreamAPI(t *testing.T) {
 		t.Errorf("join with a deleted stream: %d %s", st, body)
 	}
 }
+
+// enableStorage gives channelARN a new stream (24 h retention) as its media
+// storage, and returns the stream's ARN.
+func enableStorage(t *testing.T, kv *kinesisvideo.Client, channelARN, stream string) string {
+	t.Helper()
+	ctx := context.Background()
+	out, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(stream), DataRetentionInHours: aws.Int32(24)})
+	if err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	_, err = kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
+		ChannelARN: aws.String(channelARN),
+		MediaStorageConfiguration: &types.MediaStorageConfiguration{
+			Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: out.StreamARN,
+		},
+	})
+	if err != nil {
+		t.Fatalf("UpdateMediaStorageConfiguration: %v", err)
+	}
+	return aws.ToString(out.StreamARN)
+}

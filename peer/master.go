@@ -57,6 +57,13 @@ type MasterConfig struct {
 	// Logger receives the master's logs and is handed to the channel
 	// resolver and the signaling client; nil means silence.
 	Logger *slog.Logger
+
+	// Ingestion sends the media to the channel's Kinesis video stream
+	// through the KVS media server (WebRTC ingestion, see ingest.go):
+	// IngestOff (the default), IngestOn, or IngestAuto (on when the
+	// channel's media storage is enabled). It needs H.264 Video and Opus
+	// Audio.
+	Ingestion Ingestion
 }
 
 // Master is the master side of a KVS signaling channel: it answers the
@@ -100,6 +107,8 @@ type Master struct {
 	runState
 	cancel  context.CancelFunc
 	tracker // goroutines Close waits for
+
+	ingest *ingest // WebRTC ingestion; nil when off
 }
 
 // NewMaster resolves the channel as master (channel.Resolve, unless
@@ -124,6 +133,10 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	ing, err := prepareIngest(ctx, &cfg, res, log)
+	if err != nil {
+		return nil, err
+	}
 	sc, err := cfg.newSignaling(res, "", cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -134,6 +147,7 @@ func NewMaster(ctx context.Context, cfg MasterConfig) (*Master, error) {
 		sessions: map[string]*session{},
 	}
 	m.out = newOutbox(sc, log)
+	m.ingest = ing
 	m.media = newOutMedia(cfg.Video, cfg.Audio, !cfg.DisableFastStart)
 	return m, nil
 }
@@ -220,6 +234,7 @@ func (m *Master) Start(ctx context.Context) error {
 		m.log.Info("peer: signaling reconnecting", "attempt", attempt, "delay", delay, "cause", cause)
 	})
 	m.sc.OnError(func(err error) { m.log.Warn("peer: signaling error", "err", err) })
+	m.ingest.install(m, bctx) // WebRTC ingestion: its own handlers (ingest.go)
 
 	t0 := time.Now()
 	if err := m.sc.Open(ctx); err != nil {
@@ -250,6 +265,7 @@ func (m *Master) Close() error {
 		sessions = append(sessions, s)
 	}
 	m.mu.Unlock()
+	m.ingest.stop()
 	err := m.sc.Close()
 	for _, s := range sessions {
 		m.end(s, ErrClosed)

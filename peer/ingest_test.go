@@ -1,0 +1,178 @@
+package peer_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+
+	"github.com/kvswebrtc/kvswebrtc/archive"
+	"github.com/kvswebrtc/kvswebrtc/localkvs"
+	"github.com/kvswebrtc/kvswebrtc/media"
+	"github.com/kvswebrtc/kvswebrtc/peer"
+)
+
+// storageChannel creates a channel and a stream (24 h retention) and
+// enables the channel's media storage on the stream.
+func storageChannel(t *testing.T, srv *localkvs.Server, ch, stream string) (channelARN, streamARN string) {
+	t.Helper()
+	ctx := ctxT(t)
+	channelARN, err := srv.CreateChannel(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := kinesisvideo.NewFromConfig(awsConfig(srv))
+	out, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(stream), DataRetentionInHours: aws.Int32(24)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
+		ChannelARN: aws.String(channelARN),
+		MediaStorageConfiguration: &types.MediaStorageConfiguration{
+			Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: out.StreamARN,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return channelARN, aws.ToString(out.StreamARN)
+}
+
+// ingestEvents collects a master's ingestion events.
+type ingestEvents struct {
+	mu   sync.Mutex
+	list []peer.IngestionEvent
+	ch   chan peer.IngestionEvent
+}
+
+func watchIngest(m *peer.Master) *ingestEvents {
+	e := &ingestEvents{ch: make(chan peer.IngestionEvent, 64)}
+	m.OnIngestion(func(ev peer.IngestionEvent) {
+		e.mu.Lock()
+		e.list = append(e.list, ev)
+		e.mu.Unlock()
+		select {
+		case e.ch <- ev:
+		default:
+		}
+	})
+	return e
+}
+
+// waitState waits for an event of state st.
+func (e *ingestEvents) waitState(t *testing.T, st peer.IngestionState) peer.IngestionEvent {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.State == st {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no ingestion event %s within %s", st, wait)
+		}
+	}
+}
+
+// ingestMaster makes a master of the embedded H.264 + Opus clips in
+// ingestion mode mode, and starts it with the event watcher in place.
+func ingestMaster(t *testing.T, srv *localkvs.Server, ch string, mode peer.Ingestion, mod func(*peer.MasterConfig)) (*peer.Master, *ingestEvents) {
+	t.Helper()
+	cfg := peer.MasterConfig{
+		ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: ch},
+		Video:         media.DefaultH264(media.Options{Loop: true}),
+		Audio:         media.DefaultAudio(media.Options{Loop: true}),
+		Settings:      loopback(),
+		Ingestion:     mode,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := peer.NewMaster(ctxT(t), cfg)
+	if err != nil {
+		t.Fatalf("NewMaster: %v", err)
+	}
+	ev := watchIngest(m)
+	if err := m.Start(ctxT(t)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, ev
+}
+
+// waitFragments waits until the stream has at least n fragments.
+func waitFragments(t *testing.T, ac *archive.Client, stream string, n int) []archive.Fragment {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		list, err := ac.ListFragments(ctxT(t), stream, nil)
+		if err != nil {
+			t.Fatalf("ListFragments: %v", err)
+		}
+		if len(list) >= n {
+			return list
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fragments after %s, want %d", len(list), wait, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestIngestRecords: a master in ingestion mode joins the storage session
+// after signaling opens, answers the media server and its media is
+// recorded: fragments of about one key frame interval (1 s) appear.
+func TestIngestRecords(t *testing.T) {
+	srv := startService(t)
+	_, stream := storageChannel(t, srv, "ingest", "ingest-stream")
+	m, ev := ingestMaster(t, srv, "ingest", peer.IngestAuto, nil)
+	if !m.Ingesting() {
+		t.Fatal("Ingesting() is false with media storage enabled and IngestAuto")
+	}
+	ev.waitState(t, peer.IngestConnected)
+	ac, err := archive.New(awsConfig(srv), archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := waitFragments(t, ac, "ingest-stream", 3)
+	for _, f := range list {
+		if f.Length < 900*time.Millisecond || f.Length > 1100*time.Millisecond || f.Size == 0 {
+			t.Errorf("fragment %s: length %s, size %d; want about 1 s (the clip's key frame interval)", f.Number, f.Length, f.Size)
+		}
+	}
+	if st, ok := srv.StorageStats(ctxARN(t, srv, "ingest")); !ok || st.Stream != stream || st.Fragments < 3 || !st.Connected {
+		t.Errorf("StorageStats: %+v %v", st, ok)
+	}
+}
+
+func ctxARN(t *testing.T, srv *localkvs.Server, name string) string {
+	t.Helper()
+	kv := kinesisvideo.NewFromConfig(awsConfig(srv))
+	out, err := kv.DescribeSignalingChannel(ctxT(t), &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.ChannelInfo.ChannelARN)
+}
+
+// TestIngestRefusesWrongMedia: ingestion needs H.264 and Opus; a VP8
+// source is refused at NewMaster with an error saying so.
+func TestIngestRefusesWrongMedia(t *testing.T) {
+	srv := startService(t)
+	storageChannel(t, srv, "vp8", "vp8-stream")
+	_, err := peer.NewMaster(ctxT(t), peer.MasterConfig{
+		ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: "vp8"},
+		Video:         media.DefaultVideo(media.Options{Loop: true}),
+		Audio:         media.DefaultAudio(media.Options{Loop: true}),
+		Ingestion:     peer.IngestOn,
+	})
+	if !errors.Is(err, peer.ErrIngestionMedia) {
+		t.Fatalf("NewMaster with VP8: %v, want ErrIngestionMedia", err)
+	}
+	t.Log(err)
+}
