@@ -60,7 +60,7 @@ func setupBrowser(t *testing.T) browserEnv {
 	browsertest.ChromiumPath(t)
 	requireBundle(t)
 	// Not setup(t): the browser needs no Node once node_modules is there.
-	srv, err := localkvs.Start(localkvs.Config{TLS: true}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{TLS: true, TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

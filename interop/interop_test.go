@@ -174,7 +174,7 @@ type env struct {
 func setup(t *testing.T) env {
 	t.Helper()
 	requireNode(t)
-	srv, err := localkvs.Start(localkvs.Config{TLS: true}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{TLS: true, TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"time"
@@ -117,11 +118,21 @@ type TURNConfig struct {
 	MaxAllocations int
 	// DisableTCP serves TURN over UDP only (no ?transport=tcp URI).
 	DisableTCP bool
-	// Bandwidth is the relayed bandwidth of one UDP allocation, in bits per
-	// second each way; packets beyond it are dropped, as on a saturated
-	// link. 0 means DefaultTURNBandwidth (5 Mbps, the KVS limit); negative
-	// means no limit.
+	// Bandwidth is the relayed bandwidth of one allocation, in bits per
+	// second each way; UDP packets beyond it are dropped, as on a saturated
+	// link, and TCP relays (RFC 6062) are paced to it. 0 means
+	// DefaultTURNBandwidth (5 Mbps, the KVS limit); negative means no limit.
 	Bandwidth int
+	// AllowLoopbackPeers lets clients relay to loopback peers (127.0.0.0/8,
+	// ::1), which running every peer on one machine needs (kvswebrtc demo,
+	// web --local, tests). Off by default: a client holding TURN
+	// credentials could otherwise reach services listening on the
+	// server's loopback interface. The service's own ports (HTTP, TURN)
+	// stay refused.
+	AllowLoopbackPeers bool
+	// AllowedPeers are networks clients may relay to although they are
+	// private, link-local or loopback (a LAN such as 192.168.1.0/24).
+	AllowedPeers []netip.Prefix
 }
 
 // Limits are the service limits (docs/protocol.md, "Limits"). A zero field
@@ -232,6 +243,11 @@ func (t *TURNConfig) validate() error {
 		}
 		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			return fmt.Errorf("%w: TURN.Addr %q has an invalid port", ErrInvalidConfig, t.Addr)
+		}
+	}
+	for i, p := range t.AllowedPeers {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: TURN.AllowedPeers[%d] is not a valid network prefix", ErrInvalidConfig, i)
 		}
 	}
 	if t.RelayAddress != "" {

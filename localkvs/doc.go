@@ -80,11 +80,21 @@
 // allocation made in time is refreshed for as long as its client keeps it,
 // as with the real service. Each channel may hold TURNConfig.MaxAllocations
 // allocations (50) at once; the next Allocate is refused with 486
-// (Allocation Quota Reached). A UDP allocation relays at most
-// TURNConfig.Bandwidth (5 Mbps each way, the real service's cap); packets
-// past it are dropped, as on a saturated link (TURN over TCP relays to
-// peers over UDP too, so the same cap applies). Relayed addresses are on the same IP
-// (TURNConfig.RelayAddress changes it).
+// (Allocation Quota Reached). An allocation relays at most
+// TURNConfig.Bandwidth (5 Mbps each way, the real service's cap): UDP
+// packets past it are dropped, as on a saturated link, and TCP relays
+// (RFC 6062 allocations) are paced to it. Relayed addresses are on the same
+// IP (TURNConfig.RelayAddress changes it).
+//
+// The relays reach public peers and the relayed addresses of the server's
+// own allocations (where two relay-only peers meet), and nothing else: a
+// permission, a ChannelBind or a TCP Connect for a loopback, private,
+// link-local, unspecified or multicast peer is refused (403), so TURN
+// credentials are no way into the services the server's host can reach
+// (docs/security.md). TURNConfig.AllowLoopbackPeers lifts this for
+// loopback peers, which running every peer on one machine needs (the demo,
+// tests), and TURNConfig.AllowedPeers for named networks (a LAN); the
+// service's own HTTP and TURN ports are never relayed to.
 //
 // [Server.ReconnectICEServer] (or the admin call) sends RECONNECT_ICE_SERVER
 // to every connection of a channel, so that clients' handling of it (fetch

@@ -19,7 +19,6 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
-	"golang.org/x/time/rate"
 )
 
 // turnRealm is the realm the TURN server announces.
@@ -104,8 +103,21 @@ func (s *Server) startTURN(service net.Addr) error {
 	if bandwidth == 0 {
 		bandwidth = DefaultTURNBandwidth
 	}
+	ownPorts := []int{udp.LocalAddr().(*net.UDPAddr).Port}
+	if tcp != nil {
+		ownPorts = append(ownPorts, tcp.Addr().(*net.TCPAddr).Port)
+	}
+	localIPs := []net.IP{ip, adv}
+	if ta, ok := service.(*net.TCPAddr); ok {
+		ownPorts = append(ownPorts, ta.Port)
+		localIPs = append(localIPs, ta.IP)
+	}
+	if ip.IsUnspecified() {
+		localIPs = append(localIPs, interfaceIPs()...)
+	}
+	policy := newPeerPolicy(tc, relay, localIPs, ownPorts, s.log.Info)
 	gen := func() turn.RelayAddressGenerator {
-		return &limitedRelay{&turn.RelayAddressGeneratorStatic{RelayAddress: relay, Address: bind}, bandwidth}
+		return &limitedRelay{&turn.RelayAddressGeneratorStatic{RelayAddress: relay, Address: bind}, bandwidth, policy}
 	}
 	cfg := turn.ServerConfig{
 		Realm:         turnRealm,
@@ -117,11 +129,11 @@ func (s *Server) startTURN(service net.Addr) error {
 			OnAllocationCreated: t.onCreated,
 			OnAllocationDeleted: t.onDeleted,
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: policy.allowIP}},
 	}
 	if tcp != nil {
 		t.tcpAddr = tcp.Addr().(*net.TCPAddr)
-		cfg.ListenerConfigs = []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen()}}
+		cfg.ListenerConfigs = []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: policy.allowIP}}
 	}
 	srv, err := turn.NewServer(cfg)
 	if err != nil {
@@ -409,47 +421,18 @@ func (p pionLog) Warnf(format string, a ...any)  { p.logf(slog.LevelWarn, format
 func (p pionLog) Error(m string)                 { p.logf(slog.LevelWarn, "%s", m) }
 func (p pionLog) Errorf(format string, a ...any) { p.logf(slog.LevelWarn, format, a...) }
 
-// limitedRelay allocates UDP relays whose traffic is capped at bps bits per
-// second in each direction (bps < 0: no cap).
-type limitedRelay struct {
-	*turn.RelayAddressGeneratorStatic
-	bps int
-}
-
-// AllocatePacketConn allocates the relay socket and wraps it in the cap.
-func (g *limitedRelay) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	c, a, err := g.RelayAddressGeneratorStatic.AllocatePacketConn(conf)
-	if err != nil || g.bps < 0 {
-		return c, a, err
+// interfaceIPs returns the IPs of this host's interfaces, for a TURN server
+// listening on an unspecified address.
+func interfaceIPs() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
 	}
-	bytesPerSec := float64(g.bps) / 8
-	return &limitedPacketConn{PacketConn: c, in: newLimiter(bytesPerSec), out: newLimiter(bytesPerSec)}, a, nil
-}
-
-// limitedPacketConn drops relayed packets beyond its byte buckets (one
-// second of burst each way).
-type limitedPacketConn struct {
-	net.PacketConn
-	in, out *rate.Limiter // bytes per second
-}
-
-func (c *limitedPacketConn) take(b *rate.Limiter, n int) bool { return b.AllowN(time.Now(), n) }
-
-// WriteTo sends a packet from the client to a peer, or drops it past the cap.
-func (c *limitedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.take(c.out, len(p)) {
-		return len(p), nil // dropped, as a saturated link would
-	}
-	return c.PacketConn.WriteTo(p, addr)
-}
-
-// ReadFrom returns the next packet from a peer within the cap, dropping
-// the ones past it.
-func (c *limitedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, a, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.take(c.in, n) {
-			return n, a, err
+	var out []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			out = append(out, n.IP)
 		}
 	}
+	return out
 }

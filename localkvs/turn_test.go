@@ -147,7 +147,8 @@ func TestTURNConfigShape(t *testing.T) {
 }
 
 func TestTURNAllocateRelayAndSTUN(t *testing.T) {
-	srv := start(t, localkvs.Config{})
+	// The peer is a loopback socket: relaying to it needs AllowLoopbackPeers.
+	srv := start(t, localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}})
 	arn := mustCreate(t, srv, "turn-relay")
 	s := iceConfig(t, srv, arn, "")[0]
 	server := turnHostPort(t, s, "udp")
@@ -597,7 +598,7 @@ func TestTURNConfigValidation(t *testing.T) {
 // The cap is set to 800 kbit/s (100 KB/s, one second of burst) and the
 // client sends 600 KB at once: the peer gets about the burst.
 func TestTURNBandwidthCap(t *testing.T) {
-	srv := start(t, localkvs.Config{TURN: localkvs.TURNConfig{Bandwidth: 800_000}})
+	srv := start(t, localkvs.Config{TURN: localkvs.TURNConfig{Bandwidth: 800_000, AllowLoopbackPeers: true}})
 	arn := mustCreate(t, srv, "turn-cap")
 	s := iceConfig(t, srv, arn, "")[0]
 	client, _ := turnClient(t, turnHostPort(t, s, "udp"), s.Username, s.Password)

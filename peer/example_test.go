@@ -14,7 +14,8 @@ import (
 // A master streams the embedded test clip through the local KVS-compatible
 // service, and a viewer receives it.
 func Example() {
-	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	// Both peers run on this machine: the TURN relays must reach loopback peers.
+	srv, err := localkvs.Start(localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -30,7 +30,11 @@ func ctxT(t *testing.T) context.Context {
 // at once; everything else is the real service's limits.
 func startService(t *testing.T) *localkvs.Server {
 	t.Helper()
-	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1}}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{
+		Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1},
+		// Both peers are on 127.0.0.1: the TURN relays must reach loopback peers.
+		TURN: localkvs.TURNConfig{AllowLoopbackPeers: true},
+	}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("localkvs.Start: %v", err)
 	}

@@ -18,7 +18,7 @@ import (
 
 func setup(t *testing.T, viewerSignaling func(*signaling.Config)) (*Master, *Viewer, chan error) {
 	t.Helper()
-	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

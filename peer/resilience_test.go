@@ -225,7 +225,7 @@ func TestSignalingBackWhilePeerConnectionDown(t *testing.T) {
 // media keeps flowing; a viewer that comes after the master reconnected
 // still gets through to it.
 func TestGoAway(t *testing.T) {
-	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{
+	srv, err := localkvs.Start(localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}, Limits: localkvs.Limits{
 		ConnectsPerSecond: -1, ICEConfigPerSecond: -1,
 		// GO_AWAY 1.5 s after each connect; the cut 3 s later.
 		MaxConnectionDuration: 4500 * time.Millisecond, GoAwayLead: 3 * time.Second,

@@ -55,6 +55,9 @@ func StartLocal(cfg LocalConfig) (*Local, error) {
 		TLS:     cfg.TLS,
 		Limits:  cfg.Limits,
 		Logger:  cfg.Logger,
+		// The local service's peers (the page's tabs, Go peers) are on
+		// this machine: its TURN relays must reach loopback peers.
+		TURN: localkvs.TURNConfig{AllowLoopbackPeers: true},
 	}, addr)
 	if err != nil {
 		return nil, fmt.Errorf("web: start the local service: %w", err)

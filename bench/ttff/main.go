@@ -68,7 +68,11 @@ func main() {
 		return
 	}
 
-	srv, err := localkvs.Start(localkvs.Config{Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1}}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{
+		Limits: localkvs.Limits{ConnectsPerSecond: -1, ICEConfigPerSecond: -1},
+		// Every peer is on 127.0.0.1: the TURN relays must reach loopback peers.
+		TURN: localkvs.TURNConfig{AllowLoopbackPeers: true},
+	}, "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}

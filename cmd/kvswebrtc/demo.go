@@ -99,8 +99,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	out := &syncWriter{w: stdout}
 
-	// The local service: memory store, embedded TURN, the real service's limits.
-	srv, err := localkvs.Start(localkvs.Config{Logger: logger}, "127.0.0.1:0")
+	// The local service: memory store, embedded TURN, the real service's
+	// limits. Every peer runs on this machine, so the TURN relays must
+	// reach loopback peers.
+	srv, err := localkvs.Start(localkvs.Config{Logger: logger, TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		return exitErr(stderr, "demo", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,8 +61,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	noTURN := fs.Bool("no-turn", false, "run no TURN/STUN server (GetIceServerConfig answers an empty list)")
 	turnTTL := fs.Duration("turn-ttl", localkvs.DefaultTURNTTL, "lifetime of the TURN credentials GetIceServerConfig hands out (its Ttl)")
 	turnAddr := fs.String("turn-addr", "", "TURN/STUN ip:port, UDP and TCP (default the --addr IP and a free port)")
+	turnLoopback := fs.Bool("turn-allow-loopback", false, "let TURN relay to loopback peers (every peer on this machine); off, relays reach public peers and other relays only")
+	var turnPeers []netip.Prefix
+	fs.Func("turn-allow-peer", "a network `CIDR` (e.g. 192.168.1.0/24) TURN may relay to although it is private; repeat for more", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return err
+		}
+		turnPeers = append(turnPeers, p)
+		return nil
+	})
 	var corsOrigins []string
-	fs.Func("cors-origin", "a browser origin (https://host[:port]) that may use the service besides the loopback ones; repeat for more, \"*\" for any", func(v string) error {
+	fs.Func("cors-origin", "a browser `ORIGIN` (https://host[:port]) that may use the service besides the loopback ones; repeat for more, \"*\" for any", func(v string) error {
 		corsOrigins = append(corsOrigins, v)
 		return nil
 	})
@@ -92,7 +103,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			MaxConnectionDuration: *maxDur,
 			GoAwayLead:            *lead,
 		},
-		TURN:           localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr},
+		TURN: localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr,
+			AllowLoopbackPeers: *turnLoopback, AllowedPeers: turnPeers},
 		AllowedOrigins: corsOrigins,
 	}
 	keyID, devPair := localkvs.DevAccessKeyID, true

@@ -25,7 +25,7 @@ func localForCLI(t *testing.T) *localkvs.Server {
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_ENDPOINT_URL", "")
 	t.Setenv("AWS_REGION", "")
-	srv, err := localkvs.Start(localkvs.Config{}, "127.0.0.1:0")
+	srv, err := localkvs.Start(localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
