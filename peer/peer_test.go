@@ -431,6 +431,10 @@ func TestConfigErrors(t *testing.T) {
 			_, err := peer.Settings{ICEFailedTimeout: -1}.NewAPI()
 			return err
 		}, peer.ErrInvalidConfig, "ICEFailedTimeout"},
+		{"nack history", func() error {
+			_, err := peer.Settings{NACKHistory: 100}.NewAPI()
+			return err
+		}, peer.ErrInvalidConfig, "NACKHistory"},
 	}
 	for _, c := range cases {
 		err := c.make()

@@ -79,6 +79,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	transport := fs.String("transport", "tcp", "RTSP transport: tcp (RTP inside the RTSP connection) or udp")
 	onDemand := fs.Bool("on-demand", false, "pull the RTSP camera only while at least one viewer is connected")
 	skipUnsupported := fs.Bool("skip-unsupported", false, "drop camera tracks WebRTC cannot take (AAC audio, say) instead of failing")
+	nackHistory := fs.Int("nack-history", 256, "sent RTP packets kept per viewer stream for retransmissions (a power of two; pion's default is 1024, 256 keeps a camera-side device's memory down)")
 	recordViewers := fs.String("record-viewers", "", "write each viewer's audio (two-way audio) to `DIR`/<viewer>-<time>.ogg")
 	videoPath := fs.String("video", "", "video `FILE` to loop: .ivf (VP8/VP9/AV1) or .h264 (Annex-B); with neither --video nor --audio the embedded clip (VP8 + Opus) is sent, with only one of them only that one")
 	audioPath := fs.String("audio", "", "audio `FILE` to loop: .ogg/.opus (Opus); see --video")
@@ -186,6 +187,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		Audio:            audio,
 		MaxViewers:       *maxViewers,
 		DisableFastStart: *onDemand, // the cached pictures of an on-demand camera are from its last session
+		Settings:         peer.Settings{NACKHistory: *nackHistory},
 		Logger:           logger,
 	}
 	if *recordViewers != "" {
