@@ -77,6 +77,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, accessDenied(err))
 		return
 	}
+	if err := s.checkSession(id); err != nil {
+		s.log.Info("localkvs: request refused", "path", r.URL.Path, "err", err, "key", id.AccessKeyID)
+		writeError(w, err)
+		return
+	}
 	if mh := s.mediaHandlers()[strings.ToLower(r.URL.Path)]; mh != nil { // MKV answers: archive.go
 		s.serveMediaCall(w, r, body, mh, id.AccessKeyID)
 		return

@@ -91,6 +91,10 @@ type Config struct {
 	// is a request without an Origin header (not from a browser). "*"
 	// allows every origin; do not use it with a published key pair.
 	AllowedOrigins []string
+	// IoT configures the emulated AWS IoT credentials provider (off by
+	// default): devices exchange an X.509 certificate for temporary
+	// credentials the service accepts until they expire (iot.go).
+	IoT IoTConfig
 }
 
 // TURNConfig configures the embedded TURN/STUN server (pion/turn). The zero

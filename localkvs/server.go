@@ -1,6 +1,7 @@
 package localkvs
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -35,6 +36,7 @@ type Server struct {
 	store    *store
 	media    *mediaServer // storage sessions and their fragments: mediaserver.go
 	tls      *tlsMaterial
+	iot      *iotProvider // the emulated AWS IoT credentials provider; nil unless Config.IoT.Enabled
 
 	origins  origins  // browser origins allowed (Config.AllowedOrigins and loopback)
 	rooms    sync.Map // channel ARN -> *room
@@ -96,8 +98,13 @@ func New(cfg Config) (*Server, error) {
 	creds := cfg.Credentials
 	s.verifier = &sigv4.Verifier{
 		Lookup: func(akid string) (string, bool) {
-			v, ok := creds[akid]
-			return v, ok
+			if v, ok := creds[akid]; ok {
+				return v, true
+			}
+			if s.iot != nil {
+				return s.iot.secret(akid) // temporary credentials; checkSession checks token and expiry
+			}
+			return "", false
 		},
 		Region:  cfg.Region,
 		Service: sigv4.DefaultService,
@@ -113,6 +120,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.tls = m
+	}
+	if cfg.IoT.Enabled {
+		p, err := s.newIoT()
+		if err != nil {
+			return nil, err
+		}
+		s.iot = p
 	}
 	st, err := openStore(cfg.DataDir)
 	if err != nil {
@@ -151,6 +165,12 @@ func (s *Server) start(addr string) error {
 		s.store.close()
 		return err
 	}
+	if err := s.startIoT(l.Addr()); err != nil {
+		s.closeTURN()
+		l.Close()
+		s.store.close()
+		return err
+	}
 	ready := make(chan struct{})
 	go func() {
 		err := s.serve(l, ready)
@@ -173,6 +193,13 @@ func (s *Server) Serve(l net.Listener) error {
 
 func (s *Server) serve(l net.Listener, ready chan struct{}) error {
 	if err := s.startTURN(l.Addr()); err != nil {
+		l.Close()
+		if ready != nil {
+			close(ready)
+		}
+		return err
+	}
+	if err := s.startIoT(l.Addr()); err != nil {
 		l.Close()
 		if ready != nil {
 			close(ready)
@@ -354,10 +381,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closed.Store(true)
 		s.mu.Unlock()
 		s.media.shutdown() // stores the fragments being recorded, ends GetMedia streams
+		goAways := 0
 		s.forEachConn(func(c *wsConn) {
 			c.goAway()
 			c.close(closeGoingAway, "server shutting down")
+			goAways++
 		})
+		s.log.Info("localkvs: shutting down", "go_away_sent", goAways)
 		s.mu.Lock()
 		srv := s.httpSrv
 		s.mu.Unlock()
@@ -376,9 +406,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}
 		s.closeTURN()
+		s.stopIoT(ctx)
 		if cerr := s.store.close(); err == nil {
 			err = cerr
 		}
+		s.log.Info("localkvs: stopped", "store", cmp.Or(s.cfg.DataDir, "(memory)"))
 		s.closeErr = err
 	})
 	return s.closeErr
@@ -403,12 +435,20 @@ func (s *Server) Close() error {
 		})
 		s.conns.Wait()
 		s.closeTURN()
+		s.stopIoT(nil)
 		if cerr := s.store.close(); err == nil {
 			err = cerr
 		}
 		s.closeErr = err
 	})
 	return s.closeErr
+}
+
+// Connections returns the number of signaling WebSocket connections open.
+func (s *Server) Connections() int {
+	n := 0
+	s.forEachConn(func(*wsConn) { n++ })
+	return n
 }
 
 func (s *Server) forEachConn(fn func(c *wsConn)) {

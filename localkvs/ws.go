@@ -40,8 +40,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.httpRefuse(w, r, invalidArg("X-Amz-ChannelARN is required"))
 		return
 	}
-	if _, err := s.verifier.VerifyPresignedRequest(r); err != nil {
+	signer, err := s.verifier.VerifyPresignedRequest(r)
+	if err != nil {
 		s.httpRefuse(w, r, accessDenied(err))
+		return
+	}
+	if err := s.checkSession(signer); err != nil {
+		s.httpRefuse(w, r, err)
 		return
 	}
 	if err := validARN("X-Amz-ChannelARN", arn); err != nil {
