@@ -84,6 +84,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	videoPath := fs.String("video", "", "video `FILE` to loop: .ivf (VP8/VP9/AV1) or .h264 (Annex-B); with neither --video nor --audio the embedded clip (VP8 + Opus) is sent, with only one of them only that one")
 	audioPath := fs.String("audio", "", "audio `FILE` to loop: .ogg/.opus (Opus); see --video")
 	create := fs.Bool("create", false, "create the channel if it does not exist")
+	ingest := ingestFlag(fs)
 	nat := natFlag(fs)
 	maxViewers := fs.Int("max-viewers", peer.DefaultMaxViewers, "`N` viewers served at once, 1..10 (KVS allows 10 per channel)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print every viewer's stats this often; 0 turns it off")
@@ -151,6 +152,9 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		} else {
 			audio = src
 		}
+	case *videoPath == "" && *audioPath == "" && ingest.mode != peer.IngestOff: // ingestion takes H.264
+		video = media.DefaultH264(media.Options{Loop: true})
+		audio = media.DefaultAudio(media.Options{Loop: true})
 	case *videoPath == "" && *audioPath == "":
 		video = media.DefaultVideo(media.Options{Loop: true})
 		audio = media.DefaultAudio(media.Options{Loop: true})
@@ -189,6 +193,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		DisableFastStart: *onDemand, // the cached pictures of an on-demand camera are from its last session
 		Settings:         peer.Settings{NACKHistory: *nackHistory},
 		Logger:           logger,
+		Ingestion:        ingest.mode,
 	}
 	if *recordViewers != "" {
 		mcfg.ViewerSinks = viewerRecorders(*recordViewers, out)
@@ -201,6 +206,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return peerErr(stderr, "master", err)
 	}
 	defer m.Close()
+	printIngestion(m, out)
 	closing := make(chan struct{})
 	var joinedMu sync.Mutex
 	joined := map[string]bool{}
