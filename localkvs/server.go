@@ -58,6 +58,7 @@ type Server struct {
 	addr     net.Addr
 	serving  bool
 	closed   atomic.Bool
+	graceful atomic.Bool    // closed by Shutdown (GO_AWAY), not Close
 	conns    sync.WaitGroup // WebSocket connections
 	closeErr error
 	stopOnce sync.Once
@@ -378,6 +379,7 @@ func (s *Server) CreateChannel(ctx context.Context, name string) (arn string, er
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
+		s.graceful.Store(true)
 		s.closed.Store(true)
 		s.mu.Unlock()
 		s.media.shutdown() // stores the fragments being recorded, ends GetMedia streams

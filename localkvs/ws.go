@@ -123,7 +123,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.close(closeNormal, "signaling channel deleted")
 	}
 	if s.closed.Load() {
-		c.goAway()
+		if s.graceful.Load() { // Shutdown sends GO_AWAY; Close sends none
+			c.goAway()
+		}
 		c.close(closeGoingAway, "server shutting down")
 	}
 	s.log.Debug("localkvs: connected", "channel", arn, "role", c.role(), "clientId", id, "remote", r.RemoteAddr)
