@@ -324,8 +324,8 @@ func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (a
 		case "HTTPS":
 			list = append(list, item{p, httpScheme + host})
 		case "WEBRTC": // the storage endpoint: only with media storage (storage.go)
-			if _, err := s.storageFor(in.ChannelARN); err != nil {
-				return nil, invalidArg("the WEBRTC endpoint is for a channel with media storage: %s", err.(*apiError).msg)
+			if s.store.mediaStorage(in.ChannelARN).Status != storageEnabled {
+				return nil, invalidArg("the WEBRTC endpoint is for a channel with media storage: the signaling channel %q has none enabled (UpdateMediaStorageConfiguration)", in.ChannelARN)
 			}
 			list = append(list, item{p, httpScheme + host})
 		default:

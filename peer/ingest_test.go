@@ -2,6 +2,7 @@ package peer_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvswebrtc/kvswebrtc/archive"
+	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/tcpproxy"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
@@ -175,4 +178,76 @@ func TestIngestRefusesWrongMedia(t *testing.T) {
 		t.Fatalf("NewMaster with VP8: %v, want ErrIngestionMedia", err)
 	}
 	t.Log(err)
+}
+
+// TestIngestRejoinsAfterSignalingCut: the master's signaling connection is
+// cut mid-session; it reconnects, joins the storage session again and the
+// recording goes on: a gap, then new fragments.
+func TestIngestRejoinsAfterSignalingCut(t *testing.T) {
+	srv := startService(t)
+	storageChannel(t, srv, "cut", "cut-stream")
+	var p *tcpproxy.Proxy
+	_, ev := ingestMaster(t, srv, "cut", peer.IngestOn, func(c *peer.MasterConfig) { c.Signaling = viaProxy(t, &p) })
+	ev.waitState(t, peer.IngestConnected)
+	ac, err := archive.New(awsConfig(srv), archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitFragments(t, ac, "cut-stream", 2)
+	p.Cut()
+	ev.waitState(t, peer.IngestJoining) // after the reconnect
+	ev.waitState(t, peer.IngestConnected)
+	after := waitFragments(t, ac, "cut-stream", len(before)+3)
+	last := after[len(after)-1]
+	if !last.Producer.After(before[len(before)-1].Producer) {
+		t.Fatalf("no fragment after the cut: %+v", after)
+	}
+	// The old session ended with the new join: one fragment is cut short
+	// or there is a gap, never an overlap.
+	for i := 1; i < len(after); i++ {
+		if end := after[i-1].Producer.Add(after[i-1].Length); after[i].Producer.Before(end.Add(-5 * time.Millisecond)) {
+			t.Errorf("fragment %d starts at %s, before the end of the previous one (%s)", i, after[i].Producer, end)
+		}
+	}
+}
+
+// TestIngestBadInput: ingestion on a channel without media storage fails
+// at NewMaster; on a channel whose stream was deleted the join fails (not
+// retried) and nothing is stored.
+func TestIngestBadInput(t *testing.T) {
+	srv := startService(t)
+	if _, err := srv.CreateChannel(ctxT(t), "plain"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := peer.NewMaster(ctxT(t), peer.MasterConfig{
+		ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: "plain"},
+		Video:         media.DefaultH264(media.Options{Loop: true}),
+		Audio:         media.DefaultAudio(media.Options{Loop: true}),
+		Ingestion:     peer.IngestOn,
+	})
+	if !errors.Is(err, peer.ErrNoMediaStorage) {
+		t.Errorf("IngestOn without media storage: %v, want ErrNoMediaStorage", err)
+	}
+	m, ev := ingestMaster(t, srv, "plain", peer.IngestAuto, nil)
+	if m.Ingesting() {
+		t.Error("IngestAuto ingests on a channel without media storage")
+	}
+	_ = ev
+
+	_, stream := storageChannel(t, srv, "gone", "gone-stream")
+	kv := kinesisvideo.NewFromConfig(awsConfig(srv))
+	if _, err := kv.DeleteStream(ctxT(t), &kinesisvideo.DeleteStreamInput{StreamARN: aws.String(stream)}); err != nil {
+		t.Fatal(err)
+	}
+	// The configuration still names the stream: ingestion starts, and the
+	// join says the stream is gone.
+	_, ev2 := ingestMaster(t, srv, "gone", peer.IngestOn, nil)
+	got := ev2.waitState(t, peer.IngestGaveUp)
+	var ae *channel.APIError
+	if !errors.As(got.Err, &ae) || ae.StatusCode != 404 || !strings.Contains(ae.Message, "deleted") {
+		t.Errorf("gave up with %v, want the 404 of the deleted stream", got.Err)
+	}
+	if _, ok := srv.StorageStats(ctxARN(t, srv, "gone")); ok {
+		t.Error("a storage session runs for a deleted stream")
+	}
 }
