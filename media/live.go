@@ -89,7 +89,9 @@ type liveTrack struct {
 	clock  uint32 // RTP clock rate
 
 	queue  chan media.Sample
-	fatal  chan error // holds at most one error; Next returns it
+	failed chan struct{}         // closed by fail, once
+	failOn sync.Once             // guards failed and fatal
+	fatal  atomic.Pointer[error] // why the track failed; Next returns it
 	done   chan struct{}
 	closed atomic.Bool
 
@@ -109,7 +111,7 @@ const queueLen = 128
 func newLiveTrack(st *LiveStream, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, p packetizer) *liveTrack {
 	return &liveTrack{
 		stream: st, kind: kind, codec: codec, clock: codec.ClockRate, pkt: p,
-		queue: make(chan media.Sample, queueLen), fatal: make(chan error, 1),
+		queue: make(chan media.Sample, queueLen), failed: make(chan struct{}),
 		done: make(chan struct{}), needKey: kind == webrtc.RTPCodecTypeVideo,
 	}
 }
@@ -129,9 +131,8 @@ func (t *liveTrack) Next(ctx context.Context) (media.Sample, error) {
 	select {
 	case s := <-t.queue:
 		return s, nil
-	case err := <-t.fatal:
-		t.fatal <- err // keep it for later calls
-		return media.Sample{}, err
+	case <-t.failed:
+		return media.Sample{}, *t.fatal.Load()
 	case <-t.done:
 		return media.Sample{}, ErrClosed
 	case <-ctx.Done():
@@ -151,10 +152,10 @@ func (t *liveTrack) Close() error {
 
 // fail stops the track with err (a stream it cannot send).
 func (t *liveTrack) fail(err error) {
-	select {
-	case t.fatal <- err:
-	default:
-	}
+	t.failOn.Do(func() {
+		t.fatal.Store(&err)
+		close(t.failed)
+	})
 }
 
 // restart is called when the stream reconnects: partial frames go, and

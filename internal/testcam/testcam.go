@@ -115,6 +115,8 @@ func (c *Camera) Start() error {
 		return errors.New("testcam: already running")
 	}
 	h := &handler{c: c}
+	h.mu.Lock() // requests wait for the stream (a client reconnecting may come at once)
+	defer h.mu.Unlock()
 	srv := &gortsplib.Server{Handler: h, RTSPAddress: c.addr}
 	if c.cfg.Digest {
 		srv.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodDigestMD5}
@@ -261,6 +263,7 @@ func (c *Camera) send(ctx context.Context, st *gortsplib.ServerStream, m *descri
 
 type handler struct {
 	c      *Camera
+	mu     sync.RWMutex
 	stream *gortsplib.ServerStream
 }
 
@@ -276,6 +279,8 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	if ctx.Path != "/"+h.c.cfg.Path {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
 }
 
@@ -284,6 +289,8 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if !h.auth(ctx.Conn, ctx.Request) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
 }
 
