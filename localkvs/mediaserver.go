@@ -123,13 +123,21 @@ func (ms *mediaServer) join(channel string, stream *streamRec) error {
 	if err != nil {
 		return fmt.Errorf("localkvs: media server: %w", err)
 	}
+	ss := &storageSession{ms: ms, channel: channel, stream: stream, joined: time.Now()}
+	if err := ss.prepare(api); err != nil { // before it is visible: pc and rec are set once
+		if ss.pc != nil {
+			_ = ss.pc.Close()
+		}
+		return fmt.Errorf("localkvs: media server: %w", err)
+	}
 	ms.mu.Lock()
 	if ms.closed {
 		ms.mu.Unlock()
+		_ = ss.pc.Close()
 		return errShuttingDown
 	}
 	ms.seq++
-	ss := &storageSession{ms: ms, id: ms.seq, channel: channel, stream: stream, joined: time.Now()}
+	ss.id = ms.seq
 	old := ms.sessions[channel]
 	ms.sessions[channel] = ss
 	ms.wg.Add(1)
@@ -137,7 +145,7 @@ func (ms *mediaServer) join(channel string, stream *streamRec) error {
 	if old != nil {
 		old.close("replaced by a newer JoinStorageSession")
 	}
-	if err := ss.start(api); err != nil {
+	if err := ss.offer(); err != nil {
 		ss.close("could not start: " + err.Error())
 		return fmt.Errorf("localkvs: media server: %w", err)
 	}
@@ -161,7 +169,9 @@ func (ms *mediaServer) iceServers(channel string) []webrtc.ICEServer {
 	return []webrtc.ICEServer{{URLs: stun}, {URLs: t.uris(), Username: user, Credential: pass, CredentialType: webrtc.ICECredentialTypePassword}}
 }
 
-func (ss *storageSession) start(api *webrtc.API) error {
+// prepare makes the peer connection, its transceivers and handlers, and
+// the recorder.
+func (ss *storageSession) prepare(api *webrtc.API) error {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ss.ms.iceServers(ss.channel)})
 	if err != nil {
 		return err
@@ -204,6 +214,12 @@ func (ss *storageSession) start(api *webrtc.API) error {
 			go ss.close("the peer connection closed")
 		}
 	})
+	return nil
+}
+
+// offer sends the master the offer, then the candidates gathered meanwhile.
+func (ss *storageSession) offer() error {
+	pc := ss.pc
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -342,6 +358,7 @@ func (ss *storageSession) close(reason string) {
 	if ms.sessions[ss.channel] == ss {
 		delete(ms.sessions, ss.channel)
 	}
+	registered := ss.id != 0 // a session that never started is not counted in ms.wg
 	ms.mu.Unlock()
 	if ss.pc != nil {
 		_ = ss.pc.Close()
@@ -350,7 +367,9 @@ func (ss *storageSession) close(reason string) {
 		ss.rec.finish()
 	}
 	ms.s.log.Info("localkvs: storage session ended", "channel", ss.channel, "stream", ss.stream.Name, "reason", reason)
-	ms.wg.Done()
+	if registered {
+		ms.wg.Done()
+	}
 }
 
 // stop ends the storage session of channel, if any.
