@@ -77,7 +77,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, accessDenied(err))
 		return
 	}
-	if err := s.checkSession(id); err != nil {
+	if err := s.checkSession(id, r.URL.Path); err != nil {
 		s.log.Info("localkvs: request refused", "path", r.URL.Path, "err", err, "key", id.AccessKeyID)
 		writeError(w, err)
 		return

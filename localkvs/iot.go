@@ -374,10 +374,11 @@ func (p *iotProvider) secret(akid string) (string, bool) {
 // temporary credentials, as AWS services answer it.
 var errExpiredToken = &apiError{status: http.StatusForbidden, code: "ExpiredTokenException", msg: "The security token included in the request is expired"}
 
-// checkSession refuses a verified request whose key id is temporary
-// credentials of the IoT provider when its session token is not theirs or
-// they have expired. Requests signed with configured key pairs pass.
-func (s *Server) checkSession(id sigv4.Identity) *apiError {
+// checkSession refuses a verified request (what: the API path, or the
+// signaling WebSocket) whose key id is temporary credentials of the IoT
+// provider when its session token is not theirs or they have expired.
+// Requests signed with configured key pairs pass.
+func (s *Server) checkSession(id sigv4.Identity, what string) *apiError {
 	if s.iot == nil {
 		return nil
 	}
@@ -393,6 +394,8 @@ func (s *Server) checkSession(id sigv4.Identity) *apiError {
 	if !s.clock.Now().Before(c.expires) {
 		return errExpiredToken
 	}
+	s.log.Debug("localkvs: IoT credentials accepted", "for", what, "access_key_id", id.AccessKeyID, "thing", c.thing,
+		"expires", c.expires.UTC().Format(time.RFC3339))
 	return nil
 }
 

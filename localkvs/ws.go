@@ -45,7 +45,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.httpRefuse(w, r, accessDenied(err))
 		return
 	}
-	if err := s.checkSession(signer); err != nil {
+	if err := s.checkSession(signer, "signaling WebSocket"); err != nil {
 		s.httpRefuse(w, r, err)
 		return
 	}

@@ -111,14 +111,30 @@ func (s SessionStats) String() string {
 	fmt.Fprintf(&b, "session %s: %s\n", s.ClientID, s.State)
 	fmt.Fprintf(&b, "  signaling: describe %s, create %s, endpoint %s, ice-config %s, connect %s\n",
 		ms(s.Signaling.Describe), ms(s.Signaling.Create), ms(s.Signaling.Endpoint), ms(s.Signaling.ICEConfig), ms(s.Signaling.Connect))
-	fmt.Fprintf(&b, "  offer-to-answer %s, ice-connected %s, connected %s, first-frame %s\n",
-		ms(s.OfferToAnswer), ms(s.ICEConnect), ms(s.Connect), ms(s.TimeToFirstFrame))
-	fmt.Fprintf(&b, "  candidate pair: local %s, remote %s\n", s.Local, s.Remote)
+	// A send-only session (a master's, unless the viewer sends media) has
+	// no receive side: its always-zero counters are left out, and the
+	// send counters of a receive-only one.
+	receives := s.PacketsReceived > 0 || len(s.Streams) > 0 || s.Frames > 0 || s.AudioFrames > 0
+	sends := s.FramesSent > 0 || s.BytesSent > 0
+	fmt.Fprintf(&b, "  offer-to-answer %s, ice-connected %s, connected %s", ms(s.OfferToAnswer), ms(s.ICEConnect), ms(s.Connect))
+	if receives || !sends {
+		fmt.Fprintf(&b, ", first-frame %s", ms(s.TimeToFirstFrame))
+	}
+	fmt.Fprintf(&b, "\n  candidate pair: local %s, remote %s\n", s.Local, s.Remote)
 	if s.Frames > 0 || s.AudioFrames > 0 {
 		fmt.Fprintf(&b, "  frames: video %d (key %d), audio %d\n", s.Frames, s.Keyframes, s.AudioFrames)
 	}
-	fmt.Fprintf(&b, "  rtp: received %d packets %d bytes lost %d; sent %d frames %d bytes\n",
-		s.PacketsReceived, s.BytesReceived, s.PacketsLost, s.FramesSent, s.BytesSent)
+	var rtp []string
+	if receives {
+		rtp = append(rtp, fmt.Sprintf("received %d packets %d bytes lost %d", s.PacketsReceived, s.BytesReceived, s.PacketsLost))
+	}
+	if sends {
+		rtp = append(rtp, fmt.Sprintf("sent %d frames %d bytes", s.FramesSent, s.BytesSent))
+	}
+	if len(rtp) == 0 {
+		rtp = append(rtp, "nothing received or sent yet")
+	}
+	fmt.Fprintf(&b, "  rtp: %s\n", strings.Join(rtp, "; "))
 	for _, st := range s.Streams {
 		fmt.Fprintf(&b, "    in %s: %d packets %d bytes lost %d nack %d pli %d jitter %.1fms\n",
 			st.Kind, st.Packets, st.Bytes, st.Lost, st.NACKs, st.PLIs, st.JitterMS)

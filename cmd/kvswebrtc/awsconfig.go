@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/kvswebrtc/kvswebrtc/iotcreds"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
 
@@ -33,6 +36,27 @@ type awsFlags struct {
 	// defaultRegion, when set, replaces us-west-2 as the region used when
 	// neither --region nor the chain names one.
 	defaultRegion string
+	iot           iotFlags
+}
+
+// iotFlags are the flags of the C SDK samples' AWS IoT credentials: a
+// device certificate instead of AWS keys. Each defaults to the environment
+// variable the samples read.
+type iotFlags struct {
+	endpoint, roleAlias, thingName, cert, key, ca string
+}
+
+// iotGroup is the help heading of the IoT flags.
+const iotGroup = "AWS IoT flags (a device certificate instead of AWS keys, as the C SDK's samples take it)"
+
+// iotEnv maps each IoT flag to the environment variable it defaults to.
+var iotEnv = []struct{ flag, env string }{
+	{"iot-credential-endpoint", "AWS_IOT_CORE_CREDENTIAL_ENDPOINT"},
+	{"iot-role-alias", "AWS_IOT_CORE_ROLE_ALIAS"},
+	{"iot-thing-name", "AWS_IOT_CORE_THING_NAME"},
+	{"iot-cert", "AWS_IOT_CORE_CERT"},
+	{"iot-key", "AWS_IOT_CORE_PRIVATE_KEY"},
+	{"iot-ca", "AWS_KVS_CACERT_PATH"},
 }
 
 func (a *awsFlags) register(fs *flag.FlagSet) {
@@ -40,7 +64,51 @@ func (a *awsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.region, "region", "", "AWS `REGION` (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region, else us-west-2)")
 	fs.StringVar(&a.profile, "profile", "", "named `PROFILE` of ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE, else default)")
 	setGroup(fs, awsGroup, "endpoint-url", "region", "profile")
+	i := &a.iot
+	fs.StringVar(&i.endpoint, "iot-credential-endpoint", "", "the account's AWS IoT credentials provider `HOST` (aws iot describe-endpoint --endpoint-type iot:CredentialProvider), or host:port; with it credentials come from the device certificate (default: AWS_IOT_CORE_CREDENTIAL_ENDPOINT)")
+	fs.StringVar(&i.roleAlias, "iot-role-alias", "", "the IoT role `ALIAS` whose role's credentials the device gets (default: AWS_IOT_CORE_ROLE_ALIAS)")
+	fs.StringVar(&i.thingName, "iot-thing-name", "", "the `THING` the certificate is attached to (default: AWS_IOT_CORE_THING_NAME)")
+	fs.StringVar(&i.cert, "iot-cert", "", "the device certificate, a PEM `FILE` (default: AWS_IOT_CORE_CERT)")
+	fs.StringVar(&i.key, "iot-key", "", "its private key, a PEM `FILE` (default: AWS_IOT_CORE_PRIVATE_KEY)")
+	fs.StringVar(&i.ca, "iot-ca", "", "CA certificates (PEM `FILE`) that verify the endpoint (default: AWS_KVS_CACERT_PATH, else the system's; AWS IoT's chain to Amazon Root CA 1)")
+	var names []string
+	for _, e := range iotEnv {
+		names = append(names, e.flag)
+	}
+	setGroup(fs, iotGroup, names...)
 }
+
+// iotConfig returns the iotcreds.Config of the IoT flags and their
+// environment variables, nil when no endpoint is given in either (no IoT),
+// or a usage error naming what is missing.
+func (a *awsFlags) iotConfig() (*iotcreds.Config, error) {
+	vals := []*string{&a.iot.endpoint, &a.iot.roleAlias, &a.iot.thingName, &a.iot.cert, &a.iot.key, &a.iot.ca}
+	for i, e := range iotEnv {
+		if *vals[i] == "" {
+			*vals[i] = os.Getenv(e.env)
+		}
+	}
+	i := a.iot
+	if i.endpoint == "" {
+		if i.roleAlias != "" || i.cert != "" || i.key != "" {
+			return nil, usageError{"--iot-credential-endpoint (or AWS_IOT_CORE_CREDENTIAL_ENDPOINT) is missing: the other --iot-* flags need it"}
+		}
+		return nil, nil
+	}
+	var missing []string
+	for _, m := range []struct{ name, v string }{{"--iot-role-alias", i.roleAlias}, {"--iot-cert", i.cert}, {"--iot-key", i.key}} {
+		if m.v == "" {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, usageError{fmt.Sprintf("AWS IoT credentials need %s too (or their AWS_IOT_CORE_* variables)", strings.Join(missing, ", "))}
+	}
+	return &iotcreds.Config{Endpoint: i.endpoint, RoleAlias: i.roleAlias, ThingName: i.thingName, CertFile: i.cert, KeyFile: i.key, CAFile: i.ca}, nil
+}
+
+// iotRegionRe finds the region in an AWS IoT endpoint's host name.
+var iotRegionRe = regexp.MustCompile(`\.iot\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com`)
 
 // errNoCredentials: the AWS default chain found no credentials.
 var errNoCredentials = errors.New("no AWS credentials found (none in the environment, the profile, SSO or instance metadata); " +
@@ -77,8 +145,30 @@ func (a *awsFlags) load(ctx context.Context, stderr io.Writer) (aws.Config, erro
 		}
 		return aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
+	ic, err := a.iotConfig()
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if cfg.Region == "" && ic != nil {
+		if m := iotRegionRe.FindStringSubmatch(ic.Endpoint); m != nil {
+			cfg.Region = m[1]
+		}
+	}
 	if cfg.Region == "" {
 		cfg.Region = cmp.Or(a.defaultRegion, localkvs.DefaultRegion)
+	}
+	if ic != nil {
+		creds, err := iotcreds.NewCache(*ic)
+		if err != nil {
+			return aws.Config{}, usageError{strings.Replace(err.Error(), "iotcreds: invalid config: ", "AWS IoT credentials: ", 1)}
+		}
+		cfg.Credentials = creds
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if _, err := creds.Retrieve(ctx); err != nil {
+			return aws.Config{}, fmt.Errorf("getting credentials with the device certificate: %w", err)
+		}
+		return cfg, nil
 	}
 	endpoint := a.endpointURL
 	if endpoint == "" && cfg.BaseEndpoint != nil {
@@ -180,3 +270,16 @@ func exitErr(stderr io.Writer, name string, err error) int {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// sameService returns the flags, each after a space, that point another
+// command at the service a points at: --endpoint-url, --region and
+// --profile as given ("" when none was).
+func (a *awsFlags) sameService() string {
+	s := ""
+	for _, f := range []struct{ name, v string }{{"endpoint-url", a.endpointURL}, {"region", a.region}, {"profile", a.profile}} {
+		if f.v != "" {
+			s += " --" + f.name + " " + f.v
+		}
+	}
+	return s
+}

@@ -32,7 +32,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +56,7 @@ type fsMeta struct {
 	help     io.Writer // where requested help goes; nil: the FlagSet's output
 	mu       sync.Mutex
 	groups   map[string]string   // flag name -> group heading; absent: the command's own flags
+	headings []string            // the group headings, in the order they were set
 	hidden   map[string]bool     // aliases kept for old command lines, not shown
 	choices  map[string][]string // the values a flag takes, for completion
 }
@@ -82,6 +83,9 @@ func setGroup(fs *flag.FlagSet, heading string, names ...string) {
 	}
 	for _, n := range names {
 		m.groups[n] = heading
+	}
+	if !slices.Contains(m.headings, heading) {
+		m.headings = append(m.headings, heading)
 	}
 }
 
@@ -215,8 +219,8 @@ func printHelp(w io.Writer, fs *flag.FlagSet) {
 	}
 	var own []*flag.Flag
 	grouped := map[string][]*flag.Flag{}
-	var headings []string
 	m.mu.Lock()
+	headings := slices.Clone(m.headings)
 	fs.VisitAll(func(f *flag.Flag) {
 		if m.hidden[f.Name] {
 			return
@@ -226,13 +230,9 @@ func printHelp(w io.Writer, fs *flag.FlagSet) {
 			own = append(own, f)
 			return
 		}
-		if grouped[h] == nil {
-			headings = append(headings, h)
-		}
 		grouped[h] = append(grouped[h], f)
 	})
 	m.mu.Unlock()
-	sort.Strings(headings)
 	if len(own) > 0 {
 		fmt.Fprintf(w, "\nFlags:\n")
 		for _, f := range own {
@@ -240,6 +240,9 @@ func printHelp(w io.Writer, fs *flag.FlagSet) {
 		}
 	}
 	for _, h := range headings {
+		if len(grouped[h]) == 0 {
+			continue
+		}
 		fmt.Fprintf(w, "\n%s:\n", h)
 		for _, f := range grouped[h] {
 			printFlag(w, f)

@@ -98,6 +98,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	out := &syncWriter{w: stdout}
+	// The page's port first: taken, the demo says so before starting anything.
+	var webL net.Listener
+	if *withWeb {
+		if webL, err = net.Listen("tcp", *webAddr); err != nil {
+			return exitErr(stderr, "demo", fmt.Errorf("--web-addr %s: %w (another kvswebrtc web or demo? give a free --web-addr)", *webAddr, err))
+		}
+		defer webL.Close()
+	}
 
 	// The local service: memory store, embedded TURN, the real service's
 	// limits. Every peer runs on this machine, so the TURN relays must
@@ -176,13 +184,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return exitErr(stderr, "demo", err)
 		}
-		l, err := net.Listen("tcp", *webAddr)
-		if err != nil {
-			return exitErr(stderr, "demo", fmt.Errorf("--web-addr: %w", err))
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
+		_, port, _ := net.SplitHostPort(webL.Addr().String())
 		webDone = make(chan error, 1)
-		go func() { webDone <- serveWeb(runCtx, ws, l) }()
+		go func() { webDone <- serveWeb(runCtx, ws, webL) }()
 		fmt.Fprintf(out, "test page: open http://localhost:%s/?view=viewer&channelName=%s\n", port, *chName)
 	}
 	until := "until Ctrl-C"

@@ -89,6 +89,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	maxViewers := fs.Int("max-viewers", peer.DefaultMaxViewers, "`N` viewers served at once, 1..10 (KVS allows 10 per channel)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print every viewer's stats this often; 0 turns it off")
 	level := fs.String("log-level", "warn", "log level: debug, info or warn")
+	output := outputFlag(fs, "text", "json") // json: JSON lines on stdout, the text lines on stderr
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -184,7 +185,8 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return exitErr(stderr, "master", err)
 	}
-	out := &syncWriter{w: stdout}
+	out := &syncWriter{w: textOut(*output, stdout, stderr)}
+	mj := newMasterJSON(*output, stdout)
 	mcfg := peer.MasterConfig{
 		ChannelConfig:    peer.ChannelConfig{AWS: cfg, Channel: *chName, CreateIfMissing: *create, NAT: mode},
 		Video:            video,
@@ -200,10 +202,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	m, err := peer.NewMaster(ctx, mcfg)
 	if err != nil {
-		if errors.Is(err, channel.ErrChannelNotFound) && !*create {
-			err = fmt.Errorf("%w (add --create to create it)", err)
-		}
-		return peerErr(stderr, "master", err)
+		return peerErr(stderr, "master", missingChannel(err, *chName, cfg.Region, &af))
 	}
 	defer m.Close()
 	printIngestion(m, out)
@@ -218,6 +217,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			live.Acquire()
 		}
 		fmt.Fprintf(out, "%s viewer %s joined (%d connected)\n", stamp(), id, len(m.Viewers()))
+		mj.joined(id, len(m.Viewers()))
 	})
 	m.OnViewerLeft(func(id string, reason error) {
 		joinedMu.Lock()
@@ -237,6 +237,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return
 		}
 		fmt.Fprintf(out, "%s viewer %s left: %v\n", stamp(), id, reason)
+		mj.left(id, reason)
 	})
 	if err := m.Start(ctx); err != nil {
 		return exitErr(stderr, "master", err)
@@ -261,6 +262,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		what = strings.TrimSpace(*videoPath + " " + *audioPath)
 	}
 	res := m.Channel()
+	mj.started(res.ChannelARN(), res.Region())
 	fmt.Fprintf(out, "master on %s (%s, NAT %s): sending %s (%s, %s) to up to %d viewers; Ctrl-C to stop\n",
 		res.ChannelARN(), res.Region(), mode, what, strings.Join(sending, " + "), how, *maxViewers)
 	if live != nil {
@@ -286,11 +288,15 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			close(closing)
 			err := m.Close()
 			fmt.Fprintf(out, "%s master stopped\n", stamp())
+			mj.stopped()
 			if err != nil {
 				logger.Debug("closing the signaling connection", "err", err)
 			}
 			return 0
 		case <-tick:
+			if mj.stats(m) {
+				continue
+			}
 			fmt.Fprintf(out, "%s %s\n", stamp(), prog.line())
 			if st := m.Stats(); len(st) > 0 {
 				fmt.Fprintf(out, "%s stats\n%s\n", stamp(), peer.FormatMasterStats(st))

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
@@ -71,6 +70,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		turnPeers = append(turnPeers, p)
 		return nil
 	})
+	iot := fs.Bool("iot", false, "also emulate the AWS IoT credentials provider (mutual TLS, on --iot-addr): devices trade a certificate of the local device CA (DATA/iot-ca.pem) for temporary credentials; prints how to make one")
+	iotAddr := fs.String("iot-addr", "", "listen `ADDR` of the IoT credentials provider (default the --addr IP and a free port)")
+	iotTTL := fs.Duration("iot-credential-duration", localkvs.DefaultIoTCredentialDuration, "how long the IoT credentials are valid (1s..12h)")
+	output := outputFlag(fs, "text", "json")
 	var corsOrigins []string
 	fs.Func("cors-origin", "a browser `ORIGIN` (https://host[:port]) that may use the service besides the loopback ones; repeat for more, \"*\" for any", func(v string) error {
 		corsOrigins = append(corsOrigins, v)
@@ -106,6 +109,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		TURN: localkvs.TURNConfig{Disabled: *noTURN, TTL: *turnTTL, Addr: *turnAddr,
 			AllowLoopbackPeers: *turnLoopback, AllowedPeers: turnPeers},
 		AllowedOrigins: corsOrigins,
+		IoT:            localkvs.IoTConfig{Enabled: *iot, Addr: *iotAddr, CredentialDuration: *iotTTL},
 	}
 	keyID, devPair := localkvs.DevAccessKeyID, true
 	if *akid != "" {
@@ -121,46 +125,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
-	fmt.Fprintln(stdout, "kvswebrtc local KVS signaling service")
-	fmt.Fprintf(stdout, "  endpoint:      %s\n", srv.URL())
-	fmt.Fprintf(stdout, "  signaling:     %s\n", srv.WSSEndpoint())
-	if urls := srv.TURNURLs(); urls != nil {
-		fmt.Fprintf(stdout, "  turn/stun:     %s (credentials valid %s)\n", strings.Join(urls, " "), *turnTTL)
-	} else {
-		fmt.Fprintln(stdout, "  turn/stun:     off")
-	}
-	fmt.Fprintf(stdout, "  region:        %s\n", srv.Region())
-	if *data != "" {
-		fmt.Fprintf(stdout, "  data:          %s\n", *data)
-	} else {
-		fmt.Fprintln(stdout, "  data:          (memory only)")
-	}
-	fmt.Fprintf(stdout, "  access key id: %s\n", keyID)
-	if devPair {
-		fmt.Fprintf(stdout, "  secret key:    %s (the public development key)\n", localkvs.DevSecretAccessKey)
-	} else {
-		fmt.Fprintln(stdout, "  secret key:    (the one you gave)")
-	}
-	fmt.Fprintln(stdout, "Paste into a shell:")
-	env := fmt.Sprintf("export AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s", srv.URL(), srv.Region(), keyID)
-	if devPair {
-		env += " AWS_SECRET_ACCESS_KEY=" + localkvs.DevSecretAccessKey
-	}
-	fmt.Fprintf(stdout, "  %s\n", env)
-	if *useTLS {
-		if *data != "" {
-			fmt.Fprintf(stdout, "  export AWS_CA_BUNDLE=%s\n", filepath.Join(*data, "ca.pem"))
-		} else {
-			fmt.Fprintln(stdout, "  (the CA is not written anywhere without --data; clients must trust it another way)")
-		}
-	}
+	printServe(stdout, *output, srv, serveInfo{data: *data, keyID: keyID, devPair: devPair, tls: *useTLS, turnTTL: *turnTTL})
 
 	<-ctx.Done()
+	fmt.Fprintf(stderr, "kvswebrtc serve: %v: shutting down\n", context.Cause(ctx))
+	conns := srv.Connections()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		fmt.Fprintf(stderr, "kvswebrtc serve: shutdown: %v\n", err)
 		return 1
 	}
+	store := "the in-memory channel store dropped"
+	if *data != "" {
+		store = "channel store " + filepath.Join(*data, "channels.db") + " closed"
+	}
+	fmt.Fprintf(stderr, "kvswebrtc serve: stopped: GO_AWAY sent to %d signaling connection(s), %s\n", conns, store)
 	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvswebrtc/kvswebrtc/channel"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
 )
@@ -42,15 +43,29 @@ type progress struct {
 	w       io.Writer
 	tty     bool
 	pending bool // a progress line is on the terminal without its newline
+	// dedupe: off a terminal, a keyed status (statusKeyed) is printed only
+	// when its key differs from the last status's, so that "waiting" does
+	// not fill a log once a second.
+	dedupe  bool
+	lastKey string
 }
 
 // status prints the progress line.
-func (p *progress) status(line string) {
+func (p *progress) status(line string) { p.statusKeyed("", line) }
+
+// statusKeyed prints the progress line; off a terminal with dedupe set, a
+// line with the same non-empty key as the last one is not printed.
+func (p *progress) statusKeyed(key, line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	repeat := key != "" && key == p.lastKey
+	p.lastKey = key
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
 		p.pending = true
+		return
+	}
+	if repeat && p.dedupe {
 		return
 	}
 	fmt.Fprintln(p.w, line)
@@ -109,8 +124,10 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	record := fs.String("record", "", "write the received media to `FILE`, by extension: .ivf (VP8/VP9/AV1 video), .h264 (H.264 video) or .ogg/.opus (Opus audio)")
 	duration := fs.Duration("duration", 0, "stop after this long and print the summary (0: run until Ctrl-C)")
 	clientID := fs.String("client-id", "", `the viewer's client `+"`ID`"+`, [a-zA-Z0-9_.-]{1,256} (default a random "viewer-<hex>")`)
+	create := fs.Bool("create", false, "create the channel if it does not exist (a master can join it later)")
 	nat := natFlag(fs)
 	nonTrickle := fs.Bool("non-trickle", false, "gather every ICE candidate first and send them in the offer (no trickle ICE)")
+	output := outputFlag(fs, "text", "json")
 	level := fs.String("log-level", "warn", "log level: debug, info or warn")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
@@ -156,14 +173,18 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return exitErr(stderr, "viewer", err)
 	}
-	cfg.ChannelConfig = peer.ChannelConfig{AWS: awsCfg, Channel: *chName, NAT: mode}
+	cfg.ChannelConfig = peer.ChannelConfig{AWS: awsCfg, Channel: *chName, NAT: mode, CreateIfMissing: *create}
 	v, err := peer.NewViewer(ctx, cfg)
 	if err != nil {
-		return peerErr(stderr, "viewer", err)
+		return peerErr(stderr, "viewer", missingChannel(err, *chName, awsCfg.Region, &af))
 	}
 	defer v.Close()
 
-	p := &progress{w: stdout, tty: isTerminal(stdout)}
+	jsonOut := *output == "json"
+	p := &progress{w: stdout, tty: isTerminal(stdout), dedupe: true}
+	if jsonOut {
+		p.w = io.Discard
+	}
 	runCtx := ctx
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -175,16 +196,25 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if errors.Is(err, peer.ErrClientLimitExceeded) {
 			err = fmt.Errorf("%w (the channel has its 10 viewers, or clients connect faster than KVS allows: 3 a second per channel; try again)", err)
 		}
-		return peerErr(stderr, "viewer", err)
+		return peerErr(stderr, "viewer", missingChannel(err, *chName, awsCfg.Region, &af))
 	}
 	res := v.Channel()
 	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN(), res.Region(), mode))
+	if jsonOut {
+		emitJSON(stdout, jsonLine{Event: "started", ChannelARN: res.ChannelARN(), Region: res.Region(), ClientID: v.ClientID()})
+	}
+	// What to say while no master answers, and after: a master on the same
+	// channel, endpoint and region.
+	startMaster := "kvswebrtc master --channel " + *chName + af.sameService()
 
 	ffDone := make(chan struct{})
 	go func() {
 		defer close(ffDone)
 		if d, err := v.WaitFirstFrame(runCtx); err == nil {
 			p.println(fmt.Sprintf("first frame after %s", ms(d)))
+			if jsonOut {
+				emitJSON(stdout, jsonLine{Event: "firstFrame", ClientID: v.ClientID(), TTFFMs: msf(d)})
+			}
 		}
 	}()
 
@@ -192,6 +222,7 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer tick.Stop()
 	var lastBytes uint64
 	last := start
+	answered := false
 loop:
 	for {
 		select {
@@ -201,43 +232,80 @@ loop:
 			st := v.Stats()
 			rate := kbps(st.BytesReceived-lastBytes, now.Sub(last))
 			lastBytes, last = st.BytesReceived, now
-			line := fmt.Sprintf("%4.0fs  %-10s", now.Sub(start).Seconds(), st.State)
-			if st.Frames == 0 && st.AudioFrames == 0 {
-				line += "  waiting for media"
-			} else {
-				line += fmt.Sprintf("  ttff %s  video %d frames (%d key)  audio %d  %.0f kbit/s  lost %d",
-					ms(st.TimeToFirstFrame), st.Frames, st.Keyframes, st.AudioFrames, rate, st.PacketsLost)
+			answered = answered || st.OfferToAnswer > 0 || st.Frames > 0
+			if jsonOut {
+				sj := sessionToJSON(st.SessionStats)
+				sj.Reoffers, sj.Reconnects = st.Reoffers, st.SignalingReconnects
+				emitJSON(stdout, jsonLine{Event: "stats", ClientID: v.ClientID(), ElapsedSeconds: now.Sub(start).Seconds(), KbpsIn: &rate, Session: &sj})
+				continue
 			}
-			p.status(line)
+			head := fmt.Sprintf("%4.0fs  %-10s", now.Sub(start).Seconds(), st.State)
+			switch {
+			case !answered && now.Sub(start) >= 3*time.Second:
+				p.statusKeyed("noanswer", head+"  no master has answered the offer yet; start one: "+startMaster)
+			case !answered:
+				p.statusKeyed("waiting", head+"  waiting for the master's answer")
+			case st.Frames == 0 && st.AudioFrames == 0:
+				p.statusKeyed("nomedia", head+"  answered; waiting for media")
+			default:
+				p.status(head + fmt.Sprintf("  ttff %s  video %d frames (%d key)  audio %d  %.0f kbit/s  lost %d",
+					ms(st.TimeToFirstFrame), st.Frames, st.Keyframes, st.AudioFrames, rate, st.PacketsLost))
+			}
 		}
 	}
 	<-ffDone
 	elapsed := time.Since(start)
 	st := v.Stats()
+	answered = answered || st.OfferToAnswer > 0 || st.Frames > 0
 	v.Close()
 	p.done()
 
 	flowing := elapsed - st.TimeToFirstFrame
-	fmt.Fprintf(stdout, "summary: viewer %s, %s\n", v.ClientID(), elapsed.Round(time.Millisecond))
-	if st.TimeToFirstFrame > 0 {
-		fmt.Fprintf(stdout, "  time to first frame  %s (connected after %s)\n", ms(st.TimeToFirstFrame), ms(st.Connect))
-	} else {
-		fmt.Fprintf(stdout, "  time to first frame  none (connected after %s)\n", ms(st.Connect))
-	}
-	fmt.Fprintf(stdout, "  frames               video %d (key %d), audio %d\n", st.Frames, st.Keyframes, st.AudioFrames)
-	fmt.Fprintf(stdout, "  received             %d bytes in %d packets, %.0f kbit/s, %d lost\n",
-		st.BytesReceived, st.PacketsReceived, kbps(st.BytesReceived, flowing), st.PacketsLost)
-	fmt.Fprintf(stdout, "  candidate pair       %s\n", pair(st.SessionStats))
+	var recErr error
 	if rec != nil {
-		err := rec.Close()
-		fmt.Fprintf(stdout, "  recorded             %d frames to %s\n", rec.Frames(), rec.Path())
-		if err != nil {
-			fmt.Fprintf(stderr, "kvswebrtc viewer: --record: %v\n", err)
+		recErr = rec.Close()
+	}
+	if jsonOut {
+		sj := sessionToJSON(st.SessionStats)
+		sj.Reoffers, sj.Reconnects = st.Reoffers, st.SignalingReconnects
+		rate := kbps(st.BytesReceived, flowing)
+		emitJSON(stdout, jsonLine{Event: "summary", ClientID: v.ClientID(), ElapsedSeconds: elapsed.Seconds(), KbpsIn: &rate, Session: &sj})
+	} else {
+		fmt.Fprintf(stdout, "summary: viewer %s, %s\n", v.ClientID(), elapsed.Round(time.Millisecond))
+		if st.TimeToFirstFrame > 0 {
+			fmt.Fprintf(stdout, "  time to first frame  %s (connected after %s)\n", ms(st.TimeToFirstFrame), ms(st.Connect))
+		} else {
+			fmt.Fprintf(stdout, "  time to first frame  none (connected after %s)\n", ms(st.Connect))
+		}
+		fmt.Fprintf(stdout, "  frames               video %d (key %d), audio %d\n", st.Frames, st.Keyframes, st.AudioFrames)
+		fmt.Fprintf(stdout, "  received             %d bytes in %d packets, %.0f kbit/s, %d lost\n",
+			st.BytesReceived, st.PacketsReceived, kbps(st.BytesReceived, flowing), st.PacketsLost)
+		fmt.Fprintf(stdout, "  candidate pair       %s\n", pair(st.SessionStats))
+		if rec != nil {
+			fmt.Fprintf(stdout, "  recorded             %d frames to %s\n", rec.Frames(), rec.Path())
 		}
 	}
-	if st.Frames == 0 {
-		fmt.Fprintf(stderr, "kvswebrtc viewer: no media: no video frame arrived in %s\n", elapsed.Round(100*time.Millisecond))
-		return 1
+	if recErr != nil {
+		fmt.Fprintf(stderr, "kvswebrtc viewer: --record: %v\n", recErr)
 	}
-	return 0
+	switch {
+	case st.Frames > 0:
+		return 0
+	case !answered:
+		fmt.Fprintf(stderr, "kvswebrtc viewer: no master answered the offer on channel %q in %s; start one: %s\n",
+			*chName, elapsed.Round(100*time.Millisecond), startMaster)
+	default:
+		fmt.Fprintf(stderr, "kvswebrtc viewer: no media: the master answered, but no video frame arrived in %s\n", elapsed.Round(100*time.Millisecond))
+	}
+	return 1
+}
+
+// missingChannel turns a "channel not found" error into one sentence that
+// says how to create it; other errors are returned as they are.
+func missingChannel(err error, name, region string, af *awsFlags) error {
+	if !errors.Is(err, channel.ErrChannelNotFound) {
+		return err
+	}
+	return fmt.Errorf("signaling channel %q does not exist in %s; create it with `kvswebrtc channel create %s%s`, or add --create",
+		name, region, name, af.sameService())
 }

@@ -119,17 +119,18 @@ func TestMasterAndViewerCommands(t *testing.T) {
 }
 
 // TestViewerWithoutMaster: no master answers, so no media arrives; the
-// viewer says so and exits 1 after --duration.
+// viewer says that no master answered and how to start one, and exits 1
+// after --duration.
 func TestViewerWithoutMaster(t *testing.T) {
 	srv := localForCLI(t)
 	if code, _, errOut := runCmd("channel", "create", "--endpoint-url", srv.URL(), "cli-empty"); code != 0 {
 		t.Fatalf("channel create: %d %s", code, errOut)
 	}
 	code, out, errOut := runCmd("viewer", "--channel", "cli-empty", "--endpoint-url", srv.URL(), "--duration", "2s")
-	if code != 1 || !strings.Contains(errOut, "no media: no video frame arrived") {
-		t.Fatalf("exit %d, stderr %q; want 1 and no media", code, errOut)
+	if code != 1 || !strings.Contains(errOut, `no master answered the offer on channel "cli-empty"`) || !strings.Contains(errOut, "start one: kvswebrtc master --channel cli-empty") {
+		t.Fatalf("exit %d, stderr %q; want 1 and no master", code, errOut)
 	}
-	if !strings.Contains(out, "waiting for media") || !strings.Contains(out, "time to first frame  none") {
+	if !strings.Contains(out, "waiting for the master's answer") || !strings.Contains(out, "time to first frame  none") {
 		t.Fatalf("output:\n%s", out)
 	}
 }

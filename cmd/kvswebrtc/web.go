@@ -46,6 +46,13 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// The port first: taken, say so before starting anything.
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return exitErr(stderr, "web", fmt.Errorf("--addr %s: %w (another kvswebrtc web or demo? give a free --addr)", *addr, err))
+	}
+	defer l.Close()
+
 	var cfg web.Config
 	mode := ""
 	if !*local && af.endpointURL == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
@@ -78,10 +85,6 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.AllowedHosts = []string{"localhost", "127.0.0.1", "::1"}
 	}
 	srv, err := web.New(cfg)
-	if err != nil {
-		return exitErr(stderr, "web", err)
-	}
-	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return exitErr(stderr, "web", err)
 	}
