@@ -3,7 +3,6 @@ package localkvs
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"strings"
@@ -62,19 +61,15 @@ func (s *Server) apiHandlers() map[string]apiHandler {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		writeError(w, invalidArg("reading the request body failed"))
+	body, release, ok := s.readBody(w, r) // checks the Authorization header first: httplimits.go
+	if !ok {
 		return
 	}
-	if len(body) > maxBody {
-		writeError(w, newAPIError(http.StatusRequestEntityTooLarge, codeInvalidArgument, ErrInvalidArgument, "request body is larger than 1 MiB"))
-		return
-	}
+	defer release()
 	id, err := s.verifier.VerifyHeaders(r, body)
 	if err != nil {
-		s.log.Info("localkvs: request refused", "path", r.URL.Path, "err", err)
-		writeError(w, accessDenied(err))
+		s.logRefusal(r, "localkvs: request refused", "path", r.URL.Path, "err", err)
+		refuse(w, accessDenied(err))
 		return
 	}
 	if err := s.checkSession(id, r.URL.Path); err != nil {

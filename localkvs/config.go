@@ -166,6 +166,13 @@ type Limits struct {
 	// in us-east-1 and us-west-2, 5,000 elsewhere); CreateSignalingChannel
 	// beyond it fails with AccountChannelLimitExceededException.
 	MaxChannels int
+	// MaxConnections is the number of TCP connections the HTTP port holds
+	// open at once, API calls and WebSockets together; past it new
+	// connections wait in the listen backlog until one closes. Zero means
+	// three quarters of the process's file descriptor limit (at least 64),
+	// so that a flood of connections cannot use up the descriptors the
+	// service needs; negative means no limit.
+	MaxConnections int
 }
 
 // withDefaults returns l with zero fields replaced by the real service's values.
@@ -179,6 +186,9 @@ func (l Limits) withDefaults() Limits {
 	l.ICEPerSecond = cmp.Or(l.ICEPerSecond, DefaultICEPerSecond)
 	l.MaxPayload = cmp.Or(l.MaxPayload, DefaultMaxPayload)
 	l.ICEConfigPerSecond = cmp.Or(l.ICEConfigPerSecond, DefaultICEConfigPerSecond)
+	if l.MaxConnections == 0 {
+		l.MaxConnections = defaultMaxConnections()
+	}
 	return l
 }
 

@@ -102,7 +102,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h.Add("Vary", "Origin")
 	if !s.origins.allowed(r) {
 		s.logRefusal(r, "localkvs: cross-origin request refused", "origin", r.Header.Get("Origin"), "path", r.URL.Path)
-		writeError(w, newAPIError(http.StatusForbidden, codeAccessDenied, nil,
+		refuse(w, newAPIError(http.StatusForbidden, codeAccessDenied, nil,
 			"origin %q may not use this service; the operator allows it with --cors-origin (Config.AllowedOrigins)", r.Header.Get("Origin")))
 		return true
 	}

@@ -5,13 +5,18 @@ package localkvs_test
 // held. docs/security.md lists them.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +182,196 @@ func TestDefect2Origins(t *testing.T) {
 		if st, err := wsDial(o); st != http.StatusSwitchingProtocols {
 			t.Errorf("WebSocket from %s: %d %v, want 101", o, st, err)
 		}
+	}
+}
+
+// rawConn opens a TCP connection to the server's HTTP port.
+func rawConn(t *testing.T, srv *localkvs.Server) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readResponse reads one HTTP response from c within waitTimeout.
+func readResponse(t *testing.T, c net.Conn) *http.Response {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// closedByServer reports whether the server closes c within d.
+func closedByServer(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 1024)
+	for {
+		_, err := c.Read(buf)
+		if err != nil {
+			return !isTimeoutErr(err)
+		}
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestDefect4UnauthenticatedBody: a request whose Authorization header
+// nobody could have signed (unknown key, or none) is refused before its
+// body is read, and the connection is closed: a client announcing a 1 MiB
+// body and sending none holds no memory and no connection.
+func TestDefect4UnauthenticatedBody(t *testing.T) {
+	srv := start(t, localkvs.Config{})
+	for _, auth := range []string{"", "AWS4-HMAC-SHA256 Credential=AKIDNOBODY/20260101/us-west-2/kinesisvideo/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + strings.Repeat("a", 64)} {
+		c := rawConn(t, srv)
+		req := "POST /describeSignalingChannel HTTP/1.1\r\nHost: " + srv.Addr().String() + "\r\nContent-Type: application/json\r\n" +
+			"X-Amz-Date: " + time.Now().UTC().Format("20060102T150405Z") + "\r\nContent-Length: 1048575\r\n"
+		if auth != "" {
+			req += "Authorization: " + auth + "\r\n"
+		}
+		io.WriteString(c, req+"\r\n{")
+		resp := readResponse(t, c)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("auth %q: status %d, want 403 before the body", auth, resp.StatusCode)
+		}
+		if !closedByServer(c, waitTimeout) {
+			t.Errorf("auth %q: the connection stays open after the refusal", auth)
+		}
+	}
+	// A body over the maximum is refused by its Content-Length at once.
+	c := rawConn(t, srv)
+	io.WriteString(c, "POST /describeSignalingChannel HTTP/1.1\r\nHost: x\r\nContent-Length: 52428800\r\n\r\n")
+	if resp := readResponse(t, c); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("50 MB Content-Length: %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestDefect4SlowBody: a signed-looking request whose body trickles in (a
+// byte at a time) is cut when the body timeout passes.
+func TestDefect4SlowBody(t *testing.T) {
+	srv, err := localkvs.StartTuned(localkvs.Config{}, "127.0.0.1:0", func(s *localkvs.Server) {
+		localkvs.SetHTTPTimeouts(s, 10*time.Second, 500*time.Millisecond, 30*time.Second)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	body := []byte(`{"ChannelName":"slow"}`)
+	req := signedRequest(t, srv, "/describeSignalingChannel", body)
+	c := rawConn(t, srv)
+	var hdr strings.Builder
+	hdr.WriteString("POST /describeSignalingChannel HTTP/1.1\r\nHost: " + req.Host + "\r\n")
+	for k, vs := range req.Header {
+		hdr.WriteString(k + ": " + vs[0] + "\r\n")
+	}
+	hdr.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
+	io.WriteString(c, hdr.String())
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // a byte every 200 ms: the 22-byte body would take 4.4 s
+		for _, b := range body {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	resp := readResponse(t, c)
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("slow body: status %d, want 408", resp.StatusCode)
+	}
+	if !closedByServer(c, waitTimeout) {
+		t.Error("slow body: the connection stays open")
+	}
+}
+
+// TestDefect4IdleKeepAlive: a keep-alive connection left idle after a
+// request is closed after the idle timeout; one whose request was refused
+// is closed at once.
+func TestDefect4IdleKeepAlive(t *testing.T) {
+	srv, err := localkvs.StartTuned(localkvs.Config{}, "127.0.0.1:0", func(s *localkvs.Server) {
+		localkvs.SetHTTPTimeouts(s, 10*time.Second, 10*time.Second, 500*time.Millisecond)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	mustCreate(t, srv, "idle")
+	body := []byte(`{"ChannelName":"idle"}`)
+	req := signedRequest(t, srv, "/describeSignalingChannel", body)
+	c := rawConn(t, srv)
+	if err := req.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	if resp := readResponse(t, c); resp.StatusCode != http.StatusOK {
+		t.Fatalf("describe: %d", resp.StatusCode)
+	}
+	if !closedByServer(c, waitTimeout) {
+		t.Error("an idle keep-alive connection is not closed")
+	}
+
+	// A refused request (no signature) closes its connection.
+	c = rawConn(t, srv)
+	io.WriteString(c, "POST /describeSignalingChannel HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+	resp := readResponse(t, c)
+	if resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Errorf("unsigned: %d, Connection: close %v; want 403 and close", resp.StatusCode, resp.Close)
+	}
+	if !closedByServer(c, waitTimeout) {
+		t.Error("the connection of a refused request stays open")
+	}
+}
+
+// TestDefect4ConnectionCap: connections beyond Limits.MaxConnections wait
+// instead of using up file descriptors; once the idle ones are cut (header
+// timeout), a legitimate call gets through.
+func TestDefect4ConnectionCap(t *testing.T) {
+	const max = 20
+	srv, err := localkvs.StartTuned(localkvs.Config{Limits: localkvs.Limits{MaxConnections: max}}, "127.0.0.1:0", func(s *localkvs.Server) {
+		localkvs.SetHTTPTimeouts(s, time.Second, time.Second, time.Second)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for i := 0; i < 3*max; i++ { // idle connections that never send a request
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for localkvs.OpenConnections(srv) < max && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := localkvs.OpenConnections(srv); n != max {
+		t.Fatalf("%d connections open, want the cap of %d", n, max)
+	}
+	// The flood is cut at the header timeout, a batch at a time; a
+	// legitimate call waits its turn and succeeds.
+	if _, err := srv.CreateChannel(context.Background(), "warmup"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = devClient(srv).DescribeSignalingChannel(context.Background(), &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("warmup")})
+	if err != nil {
+		t.Fatalf("a legitimate call behind the flood: %v", err)
+	}
+	if n := localkvs.OpenConnections(srv); n > max {
+		t.Fatalf("%d connections open, more than the cap of %d", n, max)
 	}
 }

@@ -42,6 +42,10 @@ type Server struct {
 	rooms    sync.Map // channel ARN -> *room
 	handlers map[string]apiHandler
 
+	httpTimeouts httpTimeouts // header, body and idle timeouts (httplimits.go)
+	bodies       *byteBudget  // request body bytes buffered at once
+	connLimit    *connLimiter // nil without Limits.MaxConnections
+
 	alexaTimeout       time.Duration
 	inlineWriteTimeout time.Duration
 	clock              clock
@@ -92,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 		limits:  cfg.Limits.withDefaults(),
 		log:     cfg.Logger,
 		origins: newOrigins(cfg.AllowedOrigins),
+
+		httpTimeouts: defaultHTTPTimeouts,
+		bodies:       newByteBudget(bodyBudget),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -227,8 +234,14 @@ func (s *Server) serve(l net.Listener, ready chan struct{}) error {
 	s.addr = l.Addr()
 	s.httpSrv = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.httpTimeouts.header,
+		IdleTimeout:       s.httpTimeouts.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	if n := s.limits.MaxConnections; n > 0 {
+		s.connLimit = limitConns(l, n)
+		l = s.connLimit
 	}
 	if s.tls != nil {
 		l = tls.NewListener(l, &tls.Config{

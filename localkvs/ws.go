@@ -23,8 +23,8 @@ func (s *Server) httpRefuse(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("localkvs: WebSocket upgrade failed", "err", err, "remote", r.RemoteAddr)
 		ae = errInternal
 	}
-	s.log.Info("localkvs: WebSocket refused", "status", ae.status, "code", ae.code, "msg", ae.msg, "remote", r.RemoteAddr)
-	writeError(w, ae)
+	s.logRefusal(r, "localkvs: WebSocket refused", "status", ae.status, "code", ae.code, "msg", ae.msg)
+	refuse(w, ae) // and close: a refused client holds no keep-alive connection
 }
 
 // serveWebSocket authenticates and upgrades a signaling connection, then

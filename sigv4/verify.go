@@ -285,6 +285,90 @@ func canonicalQuery(b *strings.Builder, q url.Values, skip string) {
 	}
 }
 
+// headerAuth is the parsed Authorization header of a request and its date.
+type headerAuth struct {
+	cred, signedHeaders, sig, amzDate string
+	names                             []string
+	scope                             scope
+	signedAt                          time.Time
+}
+
+// PrecheckHeaders runs the checks of [Verifier.VerifyHeaders] that need no
+// body: the Authorization header's shape (algorithm, credential scope,
+// signed headers, a 64-hex-digit signature), a known access key and the
+// X-Amz-Date within MaxSkew. A service calls it before it reads a request
+// body, so that a request nobody could have signed costs it no memory; the
+// signature itself is checked by VerifyHeaders, which the service must still
+// call. Errors are those of VerifyHeaders.
+func (v *Verifier) PrecheckHeaders(r *http.Request) error {
+	a, err := v.parseAuthHeader(r)
+	if err != nil {
+		return err
+	}
+	if _, err := hex.DecodeString(a.sig); err != nil || len(a.sig) != 2*sha256.Size {
+		return fmt.Errorf("%w: signature is not 64 hex digits", ErrMalformedAuth)
+	}
+	_, err = v.secret(a.scope.akid)
+	return err
+}
+
+// parseAuthHeader parses and checks the Authorization and X-Amz-Date
+// headers of r, in the order VerifyHeaders documents.
+func (v *Verifier) parseAuthHeader(r *http.Request) (headerAuth, error) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return headerAuth{}, ErrMissingAuth
+	}
+	alg, rest, _ := strings.Cut(auth, " ")
+	if alg != Algorithm {
+		return headerAuth{}, fmt.Errorf("%w: %q", ErrAlgorithm, alg)
+	}
+	var a headerAuth
+	for _, f := range strings.Split(rest, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok {
+			return headerAuth{}, fmt.Errorf("%w: Authorization field %q has no '='", ErrMalformedAuth, k)
+		}
+		switch k {
+		case "Credential":
+			a.cred = val
+		case "SignedHeaders":
+			a.signedHeaders = val
+		case "Signature":
+			a.sig = val
+		}
+	}
+	if a.cred == "" || a.signedHeaders == "" || a.sig == "" {
+		return headerAuth{}, fmt.Errorf("%w: Authorization needs Credential, SignedHeaders and Signature", ErrMalformedAuth)
+	}
+	sc, err := v.parseScope(a.cred)
+	if err != nil {
+		return headerAuth{}, err
+	}
+	a.scope = sc
+	a.names = strings.Split(a.signedHeaders, ";")
+	hasHost := false
+	for i, n := range a.names {
+		if n == "host" {
+			hasHost = true
+		}
+		if n != strings.ToLower(n) || (i > 0 && a.names[i-1] >= n) {
+			return headerAuth{}, fmt.Errorf("%w: %q is not sorted lower-case names", ErrSignedHeaders, a.signedHeaders)
+		}
+	}
+	if !hasHost {
+		return headerAuth{}, fmt.Errorf("%w: %q does not include host", ErrSignedHeaders, a.signedHeaders)
+	}
+	a.amzDate = r.Header.Get("X-Amz-Date")
+	if a.amzDate == "" {
+		return headerAuth{}, fmt.Errorf("%w: X-Amz-Date header is missing", ErrDate)
+	}
+	if a.signedAt, err = v.checkTime(sc, a.amzDate); err != nil {
+		return headerAuth{}, err
+	}
+	return a, nil
+}
+
 // VerifyHeaders verifies a request signed with an Authorization header
 // (SigV4 header authentication, as aws-sdk-go-v2 signs control-plane and
 // HTTPS data-plane calls). body is the request body already read, all of
@@ -296,51 +380,11 @@ func canonicalQuery(b *strings.Builder, q url.Values, skip string) {
 // ErrPayloadHashMismatch; a body that does not match the signature is
 // ErrSignatureMismatch.
 func (v *Verifier) VerifyHeaders(r *http.Request, body []byte) (Identity, error) {
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		return Identity{}, ErrMissingAuth
-	}
-	alg, rest, _ := strings.Cut(auth, " ")
-	if alg != Algorithm {
-		return Identity{}, fmt.Errorf("%w: %q", ErrAlgorithm, alg)
-	}
-	fields := map[string]string{}
-	for _, f := range strings.Split(rest, ",") {
-		k, val, ok := strings.Cut(strings.TrimSpace(f), "=")
-		if !ok {
-			return Identity{}, fmt.Errorf("%w: Authorization field %q has no '='", ErrMalformedAuth, k)
-		}
-		fields[k] = val
-	}
-	cred, sh, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
-	if cred == "" || sh == "" || sig == "" {
-		return Identity{}, fmt.Errorf("%w: Authorization needs Credential, SignedHeaders and Signature", ErrMalformedAuth)
-	}
-	sc, err := v.parseScope(cred)
+	a, err := v.parseAuthHeader(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	names := strings.Split(sh, ";")
-	hasHost := false
-	for i, n := range names {
-		if n == "host" {
-			hasHost = true
-		}
-		if n != strings.ToLower(n) || (i > 0 && names[i-1] >= n) {
-			return Identity{}, fmt.Errorf("%w: %q is not sorted lower-case names", ErrSignedHeaders, sh)
-		}
-	}
-	if !hasHost {
-		return Identity{}, fmt.Errorf("%w: %q does not include host", ErrSignedHeaders, sh)
-	}
-	amzDate := r.Header.Get("X-Amz-Date")
-	if amzDate == "" {
-		return Identity{}, fmt.Errorf("%w: X-Amz-Date header is missing", ErrDate)
-	}
-	signedAt, err := v.checkTime(sc, amzDate)
-	if err != nil {
-		return Identity{}, err
-	}
+	cred, sh, sig, names, sc, amzDate, signedAt := a.cred, a.signedHeaders, a.sig, a.names, a.scope, a.amzDate, a.signedAt
 
 	var hb strings.Builder
 	for _, n := range names {

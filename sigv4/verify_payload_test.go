@@ -99,3 +99,54 @@ func TestVerifyHeadersBodyHash(t *testing.T) {
 		t.Errorf("malformed hash header: got %v, want ErrPayloadHashMismatch", err)
 	}
 }
+
+// TestPrecheckHeaders: the checks that need no body refuse what nobody with
+// a known key could have signed, and pass a genuine request.
+func TestPrecheckHeaders(t *testing.T) {
+	now := time.Now().UTC()
+	v := &Verifier{Lookup: lookup, Region: "us-west-2"}
+	signed := func(akid string, at time.Time) *http.Request {
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:4566/describeSignalingChannel", nil)
+		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: "x"},
+			req, sha256Hex(nil), "kinesisvideo", "us-west-2", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	if err := v.PrecheckHeaders(signed(testKey, now)); err != nil {
+		t.Fatalf("genuine shape refused: %v", err)
+	}
+	cases := []struct {
+		name string
+		r    *http.Request
+		want error
+	}{
+		{"unknown key", signed("AKIDUNKNOWN", now), ErrUnknownAccessKey},
+		{"skewed", signed(testKey, now.Add(-time.Hour)), ErrClockSkew},
+	}
+	noAuth := signed(testKey, now)
+	noAuth.Header.Del("Authorization")
+	cases = append(cases, struct {
+		name string
+		r    *http.Request
+		want error
+	}{"no auth", noAuth, ErrMissingAuth})
+	for _, h := range []struct{ name, auth string }{
+		{"garbage", "Bearer x"},
+		{"no fields", "AWS4-HMAC-SHA256 "},
+		{"short signature", "AWS4-HMAC-SHA256 Credential=" + testKey + "/" + now.Format("20060102") + "/us-west-2/kinesisvideo/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd"},
+	} {
+		r := signed(testKey, now)
+		r.Header.Set("Authorization", h.auth)
+		_ = r
+		if err := v.PrecheckHeaders(r); err == nil {
+			t.Errorf("%s: accepted", h.name)
+		}
+	}
+	for _, c := range cases {
+		if err := v.PrecheckHeaders(c.r); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
