@@ -20,22 +20,20 @@ type resolution struct {
 	cached  bool
 }
 
-func newResolver(cfg Config) (*channel.Resolver, error) {
-	return channel.NewResolver(cfg.AWS, channel.ResolverOptions{Logger: cfg.Logger})
-}
-
 // resolve runs the control-plane steps for one browser connect. reason is
 // why the browser connects: "open" for the first time; "goAway" or
 // "closed" make the resolver forget its cached endpoints first (as the C
 // SDK describes the channel again on GO_AWAY); "reconnectIceServer" fetches
 // fresh ICE servers.
-func (s *Server) resolve(ctx context.Context, name string, role channel.Role, clientID string, nat channel.NATTraversal, reason string) (resolution, error) {
+func (s *Server) resolve(ctx context.Context, v *variant, name string, role channel.Role, clientID string, nat channel.NATTraversal, reason string) (resolution, error) {
 	if reason == "goAway" || reason == "closed" {
-		s.resolver.Invalidate(name, role)
+		v.resolver.Invalidate(name, role)
 	}
-	r, err := s.resolver.Resolve(ctx, name, role, channel.Options{
+	r, err := v.resolver.Resolve(ctx, name, role, channel.Options{
 		CreateIfMissing: s.cfg.CreateIfMissing,
 		ClientID:        clientID,
+		FIPS:            v.fips,
+		DualStack:       v.dual,
 	})
 	if err != nil {
 		return resolution{}, err
@@ -66,8 +64,8 @@ func (s *Server) resolve(ctx context.Context, name string, role channel.Role, cl
 }
 
 // createChannel creates a channel unless it exists; created reports which.
-func (s *Server) createChannel(ctx context.Context, name string) (arn string, created bool, err error) {
-	r, err := s.resolver.Resolve(ctx, name, channel.RoleMaster, channel.Options{CreateIfMissing: true})
+func (s *Server) createChannel(ctx context.Context, v *variant, name string) (arn string, created bool, err error) {
+	r, err := v.resolver.Resolve(ctx, name, channel.RoleMaster, channel.Options{CreateIfMissing: true})
 	if err != nil {
 		return "", false, fmt.Errorf("web: create channel %q: %w", name, err)
 	}

@@ -57,8 +57,21 @@ type Config struct {
 	// "127.0.0.1", "::1" for a server on the loopback interface; other
 	// requests get 403. This defends a local server against DNS rebinding.
 	AllowedHosts []string
-	// Logger receives request logs; nil means silence. Signed URLs, keys and
-	// TURN passwords are never logged.
+	// AllowRegionChange lets the page choose the region it works in (its
+	// Region field); otherwise every request is signed for AWS.Region and
+	// the field is shown read-only. Leave it off for a local service, which
+	// has one region.
+	AllowRegionChange bool
+	// AllowEndpointOverride lets the page name the control-plane endpoint
+	// (its "Endpoint override" field), which the server then calls with its
+	// credentials. Off by default: with it, anyone who reaches the page can
+	// have the server send signed requests to a host of their choosing.
+	AllowEndpointOverride bool
+	// Version is shown in the page's heading; "" means the module version
+	// from the build info.
+	Version string
+	// Logger receives request logs; nil means silence. Signed URLs, keys,
+	// session tokens and TURN passwords are never logged.
 	Logger *slog.Logger
 }
 
@@ -67,11 +80,21 @@ type Config struct {
 // ListenAndServe until Shutdown.
 //
 //	GET  /               the page and its static assets (embedded)
-//	GET  /api/info       {"region", "endpoint", "insecureWebSocket"}
+//	GET  /api/info       {"region", "endpoint", "insecureWebSocket", "version",
+//	                      "sdkVersion", "regionChangeable", "endpointOverride"}
 //	POST /api/connect    {"channelName", "role", "clientId", "natTraversal"} ->
 //	                     {"channelARN", "role", "clientId", "signedURL",
 //	                      "iceServers", "iceTransportPolicy", "timings"}
 //	POST /api/channels   {"channelName"} -> {"channelARN", "created"}
+//	POST /api/streams, /api/streams/list, /api/storage/describe,
+//	     /api/storage/update, /api/storage/channels, /api/storage/join
+//	                     streams and WebRTC ingestion (storage.go)
+//	POST /api/playback/session, /api/playback/clip
+//	                     HLS and DASH session URLs, GetClip (playback.go)
+//
+// Every POST may carry the page's endpoint choice: "region" (when
+// AllowRegionChange), "endpointType" ("legacy" or "dualStack"), "fips"
+// and "endpoint" (when AllowEndpointOverride).
 //
 // Errors are {"error": "..."} with a 4xx or 5xx status. POST requests that
 // carry an Origin header from another host are refused (403), so a web page
@@ -81,6 +104,8 @@ type Server struct {
 	log      *slog.Logger
 	presign  *sigv4.Presigner
 	resolver *channel.Resolver
+	vars     variants
+	csp      string // the Content-Security-Policy of every answer
 	mux      *http.ServeMux
 	static   fs.FS
 	hs       *http.Server // what Serve runs and Shutdown stops
@@ -94,18 +119,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AWS.Credentials == nil {
 		return nil, ErrNoCredentials
 	}
-	var opts []sigv4.Option
-	if cfg.AllowInsecureEndpoint {
-		opts = append(opts, sigv4.AllowInsecureEndpoint())
-	}
-	p, err := sigv4.New(cfg.AWS.Region, cfg.AWS.Credentials, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
-	res, err := newResolver(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, fmt.Errorf("web: static files: %w", err)
@@ -114,11 +127,19 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, presign: p, resolver: res, static: sub, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: log, static: sub, mux: http.NewServeMux()}
+	def, err := s.variant(endpointChoice{})
+	if err != nil {
+		return nil, err
+	}
+	s.presign, s.resolver = def.presign, def.resolver
+	s.csp = contentSecurityPolicy(cfg.AWS.BaseEndpoint)
 	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.mux.HandleFunc("GET /api/info", s.handleInfo)
 	s.mux.HandleFunc("POST /api/connect", s.handleConnect)
 	s.mux.HandleFunc("POST /api/channels", s.handleChannels)
+	s.routeStorage()  // storage.go
+	s.routePlayback() // playback.go
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no API %s %s", ErrInvalidRequest, r.Method, r.URL.Path))
 	})
@@ -140,8 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; "+
-		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", s.csp)
 	if !s.hostAllowed(r.Host) {
 		writeError(w, http.StatusForbidden, fmt.Errorf("%w: host %q is not in Config.AllowedHosts", ErrInvalidRequest, r.Host))
 		return
@@ -174,6 +194,21 @@ func (s *Server) ListenAndServe(addr string) error {
 // until ctx is done (returning ctx's error then). Serve returns
 // http.ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error { return s.hs.Shutdown(ctx) }
+
+// contentSecurityPolicy is the page's policy: its own files only, the
+// signaling WebSocket anywhere, and the recordings' session URLs (fetched
+// by the player and played by the video element) on KVS (https:), on this
+// machine's local service, or on the configured endpoint's host.
+func contentSecurityPolicy(endpoint *string) string {
+	hosts := "https: http://127.0.0.1:* http://localhost:*"
+	if endpoint != nil {
+		if u, err := url.Parse(*endpoint); err == nil && u.Scheme == "http" && u.Host != "" {
+			hosts += " http://" + u.Host
+		}
+	}
+	return "default-src 'self'; connect-src 'self' ws: wss: " + hosts + "; " +
+		"img-src 'self' data: blob:; media-src 'self' blob: mediastream: " + hosts + "; frame-ancestors 'none'"
+}
 
 // hostAllowed checks a Host header against Config.AllowedHosts.
 func (s *Server) hostAllowed(hostport string) bool {
@@ -218,6 +253,7 @@ type connectRequest struct {
 	// Reason is why the page connects: "open" (default), or "goAway",
 	// "closed", "reconnectIceServer" on a reconnect.
 	Reason string `json:"reason"`
+	endpointChoice
 }
 
 // iceServerJSON is one RTCIceServer as the browser takes it.
@@ -241,6 +277,7 @@ type connectResponse struct {
 // channelRequest is the body of POST /api/channels.
 type channelRequest struct {
 	ChannelName string `json:"channelName"`
+	endpointChoice
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
@@ -252,6 +289,10 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 		"region":            s.cfg.AWS.Region,
 		"endpoint":          endpoint,
 		"insecureWebSocket": s.cfg.AllowInsecureEndpoint,
+		"version":           s.version(),
+		"sdkVersion":        SDKVersion,
+		"regionChangeable":  s.cfg.AllowRegionChange,
+		"endpointOverride":  s.cfg.AllowEndpointOverride,
 	})
 }
 
@@ -327,8 +368,13 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	v, err := s.clientsFor(req.endpointChoice)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	start := time.Now()
-	res, err := s.resolve(r.Context(), req.ChannelName, role, req.ClientID, nat, req.Reason)
+	res, err := s.resolve(r.Context(), v, req.ChannelName, role, req.ClientID, nat, req.Reason)
 	if err != nil {
 		s.log.Warn("web: connect failed", "channel", req.ChannelName, "role", req.Role, "err", err)
 		writeError(w, statusOf(err), err)
@@ -339,7 +385,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if role == channel.RoleViewer {
 		query[sigv4.ParamClientID] = req.ClientID
 	}
-	signed, err := s.presign.PresignURL(r.Context(), res.wss, query, time.Now().Add(res.offset))
+	signed, err := v.presign.PresignURL(r.Context(), res.wss, query, time.Now().Add(res.offset))
 	if err != nil {
 		s.log.Warn("web: presign failed", "channel", req.ChannelName, "err", err)
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("web: sign the signaling URL: %w", err))
@@ -375,7 +421,12 @@ func (s *Server) handleChannels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	arn, created, err := s.createChannel(r.Context(), req.ChannelName)
+	v, err := s.clientsFor(req.endpointChoice)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	arn, created, err := s.createChannel(r.Context(), v, req.ChannelName)
 	if err != nil {
 		s.log.Warn("web: create channel failed", "channel", req.ChannelName, "err", err)
 		writeError(w, statusOf(err), err)

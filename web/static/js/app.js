@@ -1,25 +1,66 @@
 // app.js: the test page's UI: form fields (kept in localStorage and
-// presettable by URL query), start/stop, media views, data channel, live
-// stats chart, timeline, log and diagnostics. Test hooks live on
-// window.kvsTest.
+// presettable by URL query), start/stop, media views, data channel, the
+// viewer's renegotiation controls, storage controls, quality metrics,
+// profiling timeline, live stats chart, timeline, recordings, log and
+// diagnostics. Test hooks live on window.kvsTest.
 
 import { Logger, copyText } from './log.js';
 import { StatsChart, StatsSampler } from './chart.js';
-import { Session, createChannel } from './session.js';
+import { Session, createChannel, endpointParams, MEDIA_SERVER } from './session.js';
+import { DEFAULT_CODECS, codecMimeTypes } from './filters.js';
+import { QualityMeter, renderQuality, renderProfile, stepsToSpans } from './metrics.js';
+import { createStream, listStreams, describeStorage, updateStorage, listStorageChannels, joinStorageSession, playbackURL, fetchClip } from './storage.js';
+import { Player } from './player.js';
 
 const $ = (id) => document.getElementById(id);
 
+const bool = (def) => ({ type: 'bool', def });
 const FIELDS = {
+  region: { type: 'text', def: '' }, // '' until the backend's region is known
+  endpointType: { type: 'select', def: 'legacy' },
+  useFips: bool(false),
+  endpoint: { type: 'text', def: '' },
   channelName: { type: 'text', def: 'demo-channel' },
   clientId: { type: 'text', def: '' }, // per tab: sessionStorage
-  sendVideo: { type: 'bool', def: true },
-  sendAudio: { type: 'bool', def: false },
-  openDataChannel: { type: 'bool', def: true },
+  sendVideo: bool(true),
+  sendAudio: bool(true),
+  openDataChannel: bool(true),
+  receiveMultiTrack: bool(false),
   resolution: { type: 'select', def: '1280x720' },
+  streamName: { type: 'text', def: '' },
+  retentionHours: { type: 'text', def: '48' },
+  ingestMode: { type: 'select', def: 'off' },
+  showJoinStorageSession: bool(false),
+  showJoinStorageSessionAsViewer: bool(false),
   natTraversal: { type: 'select', def: 'stunTurn' },
-  trickleIce: { type: 'bool', def: true },
-  candidateFilter: { type: 'select', def: 'all' },
+  trickleIce: bool(true),
+  signalingReconnect: bool(true),
+  profilingTimeline: bool(false),
   logLevel: { type: 'select', def: 'info' },
+  sendHost: bool(true),
+  acceptHost: bool(true),
+  sendSrflx: bool(true),
+  acceptSrflx: bool(true),
+  sendRelay: bool(true),
+  acceptRelay: bool(true),
+  sendPrflx: bool(true),
+  acceptPrflx: bool(true),
+  sendUdp: bool(true),
+  acceptUdp: bool(true),
+  sendTcp: bool(true),
+  acceptTcp: bool(true),
+  candidateFilter: { type: 'select', def: 'all' },
+  turnUdp: bool(true),
+  turnTcp: bool(true),
+  turnsUdp: bool(true),
+  turnsTcp: bool(true),
+  turnOneSet: bool(true),
+  codecFilter: bool(true),
+  codecs: { type: 'text', def: '' }, // '' means DEFAULT_CODECS
+  playbackProtocol: { type: 'select', def: 'hls' },
+  playbackMode: { type: 'select', def: 'LIVE' },
+  containerFormat: { type: 'select', def: 'FRAGMENTED_MP4' },
+  playbackPlayer: { type: 'select', def: 'auto' },
 };
 const STORE_PREFIX = 'kvswebrtc.';
 
@@ -31,12 +72,16 @@ const chart = new StatsChart($('stats-chart'), [
   { key: 'packetsLost', label: 'packets lost', unit: '', color: '#e57373' },
   { key: 'rttMs', label: 'round-trip time', unit: 'ms', color: '#ba68c8' },
 ]);
+const player = new Player($('playback-video'), logger);
 
 let session = null;
 let t0 = 0;
 let statsTimer = null;
 let samplers = new Map();
+let quality = null;
 let lastConnectInfo = null;
+let masterProfile = [];
+let backend = {};
 
 const test = {
   state: 'idle',
@@ -48,6 +93,13 @@ const test = {
   errors: [],
   stats: null,
   statsSamples: 0,
+  quality: null,
+  qualityAverages: null,
+  profile: null,
+  storage: null,
+  ingestion: [],
+  player,
+  chart,
   /** Frames decoded so far across the remote video elements. */
   framesDecoded() {
     let n = 0;
@@ -61,9 +113,9 @@ const test = {
   videoWidth() {
     return Math.max(0, ...remoteVideos().map((v) => v.videoWidth || 0));
   },
-  /** The viewers a master is connected to (client ids). */
+  /** The viewers a master is connected to (client ids; the media server is not one). */
   remoteViewers() {
-    return session && session.role === 'MASTER' ? [...session.peers.keys()] : [];
+    return session && session.role === 'MASTER' ? [...session.peers.keys()].filter((k) => k !== MEDIA_SERVER) : [];
   },
   /** The SDPs of each peer connection: {peerId: {local, remote}} ('' until set). */
   descriptions() {
@@ -77,17 +129,47 @@ const test = {
     }
     return out;
   },
+  /** The ICE servers the peer connections were given (after the TURN filters). */
+  iceServers() {
+    return session ? session.rtcConfig().iceServers : [];
+  },
+  /** What the page signaled: [{kind: 'offer'|'answer'|'candidate', to, sdp|candidate}]. */
+  sent() {
+    return session ? session.sent : [];
+  },
+  /** Frames decoded by the recording's video element. */
+  playbackFrames() {
+    const v = $('playback-video');
+    const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+    return q ? q.totalVideoFrames - q.droppedVideoFrames : 0;
+  },
   hasStep(name) {
     return test.timeline.some((s) => s.step === name);
   },
-  sendData(text) {
-    return sendData(text);
+  sendData(text, to) {
+    return sendData(text, to);
   },
   start(role) {
     return start(role);
   },
   stop() {
     stop();
+  },
+  toggleSend(kind) {
+    return session.toggleSend(kind).then((on) => (updateSessionControls(), on));
+  },
+  togglePause(kind) {
+    return session.togglePause(kind).then((p) => (updateSessionControls(), p));
+  },
+  sending(kind) {
+    return !!session && session.sending(kind);
+  },
+  paused(kind) {
+    return !!session && session.paused(kind);
+  },
+  /** Whether the client id field is shown. */
+  clientIdVisible() {
+    return !$('clientId-field').hidden && $('clientId-field').offsetParent !== null;
   },
   diagnostics() {
     return diagnostics();
@@ -152,6 +234,47 @@ function currentConfig() {
   return cfg;
 }
 
+function endpoint() {
+  return endpointParams(currentConfig());
+}
+
+// ---- codec filter -------------------------------------------------------
+
+function allowedCodecList() {
+  const v = getField('codecs');
+  return v ? v.split(',').filter(Boolean) : DEFAULT_CODECS;
+}
+
+/** Draws one checkbox per mimeType the browser receives, checked when allowed. */
+function renderCodecs() {
+  if (!window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) return;
+  const allowed = new Set(allowedCodecList().map((m) => m.toLowerCase()));
+  for (const kind of ['video', 'audio']) {
+    const box = $(`${kind}-codecs`);
+    box.textContent = '';
+    const caps = RTCRtpReceiver.getCapabilities(kind);
+    for (const m of codecMimeTypes(caps ? caps.codecs : [])) {
+      const label = document.createElement('label');
+      label.className = 'check';
+      const cb = document.createElement('input');
+      cb.type = 'checkbox';
+      cb.value = m;
+      cb.dataset.codec = m;
+      cb.checked = allowed.has(m.toLowerCase());
+      cb.disabled = !getField('codecFilter');
+      cb.addEventListener('change', () => {
+        const list = [...document.querySelectorAll('.codec-list input:checked')].map((c) => c.value);
+        // H.265 is allowed by default when the browser has none; keep the
+        // default entries the browser lacks so that the list stays "default".
+        setField('codecs', list.join(','));
+        saveFields();
+      });
+      label.append(cb, document.createTextNode(' ' + m.replace(/^(video|audio)\//, '')));
+      box.appendChild(label);
+    }
+  }
+}
+
 // ---- state, timeline ----------------------------------------------------
 
 function setState(s) {
@@ -164,6 +287,24 @@ function setState(s) {
   $('start-master').disabled = running;
   $('start-viewer').disabled = running;
   $('stop').disabled = !running;
+}
+
+/** Shows the role in the header and the media heading; hides the client id for a master. */
+function showRole(role, cfg) {
+  const chip = $('role');
+  if (!role) {
+    chip.hidden = true;
+    chip.textContent = '';
+    $('media-heading').textContent = 'Not started';
+    $('clientId-field').hidden = false;
+    return;
+  }
+  chip.hidden = false;
+  chip.textContent = role.toUpperCase();
+  chip.dataset.role = role;
+  $('media-heading').textContent = role === 'master' ? `Master on channel ${cfg.channelName}` : `Viewer ${cfg.clientId} on channel ${cfg.channelName}`;
+  $('clientId-field').hidden = role === 'master';
+  $('local-view').querySelector('figcaption').textContent = role === 'master' ? 'local (sent to the viewers)' : 'local (return channel to the master)';
 }
 
 function step(name, detail = '') {
@@ -181,6 +322,7 @@ function step(name, detail = '') {
   li.appendChild(t);
   $('timeline').appendChild(li);
   logger.debug(`timeline: ${name}${detail ? ' (' + detail + ')' : ''} at +${ms} ms`);
+  if (test.role === 'viewer' && getField('profilingTimeline')) drawProfile();
 }
 
 // ---- media views --------------------------------------------------------
@@ -200,6 +342,21 @@ function attachVideo(video, stream, label) {
   else video.addEventListener('loadeddata', first, { once: true });
 }
 
+function newFigure(id, videoId, caption) {
+  const fig = document.createElement('figure');
+  fig.id = id;
+  fig.className = 'remote-view';
+  const v = document.createElement('video');
+  v.id = videoId;
+  v.autoplay = true;
+  v.playsInline = true;
+  const cap = document.createElement('figcaption');
+  cap.textContent = caption;
+  fig.append(v, cap);
+  $('remote-views').appendChild(fig);
+  return fig;
+}
+
 function remoteView(peerId) {
   if (session && session.role === 'VIEWER') {
     $('master-view').hidden = false;
@@ -208,20 +365,17 @@ function remoteView(peerId) {
   const id = `remote-view-${peerId}`;
   let fig = document.getElementById(id);
   if (!fig) {
-    fig = document.createElement('figure');
-    fig.id = id;
-    fig.className = 'remote-view';
+    fig = newFigure(id, `remote-video-${peerId}`, peerId === MEDIA_SERVER ? 'KVS media server (recording)' : `viewer ${peerId}`);
     fig.dataset.clientId = peerId;
-    const v = document.createElement('video');
-    v.id = `remote-video-${peerId}`;
-    v.autoplay = true;
-    v.playsInline = true;
-    const cap = document.createElement('figcaption');
-    cap.textContent = `viewer ${peerId}`;
-    fig.append(v, cap);
-    $('remote-views').appendChild(fig);
   }
   return fig.querySelector('video');
+}
+
+/** A further video track of a multi-track master, in its own labelled view. */
+function extraTrackView(peerId, track, n, stream) {
+  const fig = newFigure(`remote-track-${n}`, `remote-video-track-${n}`, `master track ${n + 1}${stream ? ' (' + stream.id + ')' : ''}`);
+  fig.dataset.track = String(n);
+  attachVideo(fig.querySelector('video'), new MediaStream([track]), `master track ${n + 1}`);
 }
 
 function removeRemoteView(peerId) {
@@ -231,6 +385,7 @@ function removeRemoteView(peerId) {
     delete v.dataset.watching;
     delete v.dataset.firstFrame;
     $('master-view').hidden = true;
+    for (const f of document.querySelectorAll('#remote-views [data-track]')) f.remove();
     return;
   }
   const fig = document.getElementById(`remote-view-${peerId}`);
@@ -254,15 +409,54 @@ function dataLine(dir, who, text) {
   $('data-log').scrollTop = $('data-log').scrollHeight;
 }
 
-function sendData(text) {
+function sendData(text, to) {
   if (!session) return 0;
-  const n = session.sendData(text);
-  if (n === 0) logger.warn('no open data channel to send on');
-  else dataLine('out', session.role === 'MASTER' ? `${n} viewer(s)` : 'master', text);
+  const n = session.sendData(text, to || undefined);
+  if (n === 0) logger.warn(to ? `no open data channel to viewer ${to}` : 'no open data channel to send on');
+  else dataLine('out', session.role === 'MASTER' ? (to ? `viewer ${to}` : `${n} viewer(s)`) : 'master', text);
   return n;
 }
 
-// ---- stats --------------------------------------------------------------
+/** Master: the recipient list holds "all" and every viewer. */
+function updateRecipients() {
+  const sel = $('data-recipient');
+  if (!session || session.role !== 'MASTER') {
+    sel.hidden = true;
+    return;
+  }
+  sel.hidden = false;
+  const keep = sel.value;
+  const ids = test.remoteViewers();
+  sel.replaceChildren(new Option('All viewers', ''), ...ids.map((id) => new Option(`viewer ${id}`, id)));
+  sel.value = ids.includes(keep) ? keep : '';
+}
+
+// ---- session controls ---------------------------------------------------
+
+function updateSessionControls() {
+  const box = $('session-controls');
+  const viewer = session && session.role === 'VIEWER';
+  const negotiated = viewer && session.peers.get('master') && session.peers.get('master').negotiated;
+  for (const b of box.querySelectorAll('[data-viewer]')) b.hidden = !negotiated;
+  const ingest = session && session.ingesting;
+  $('join-storage-session').hidden = !(session && session.role === 'MASTER' && ingest && getField('showJoinStorageSession'));
+  $('join-storage-session-as-viewer').hidden = !(viewer && ingest && getField('showJoinStorageSessionAsViewer'));
+  box.hidden = ![...box.querySelectorAll('button')].some((b) => !b.hidden) && !$('ingestion-status').textContent;
+  if (negotiated) {
+    for (const kind of ['video', 'audio']) {
+      const s = session.sending(kind);
+      const p = session.paused(kind);
+      const send = $(`toggle-send-${kind}`);
+      send.textContent = `${s ? 'Stop' : 'Start'} sending ${kind}`;
+      send.classList.toggle('on', s);
+      const pause = $(`toggle-pause-${kind}`);
+      pause.textContent = `${p ? 'Resume' : 'Pause'} incoming ${kind}`;
+      pause.classList.toggle('on', !p);
+    }
+  }
+}
+
+// ---- stats, quality, profile --------------------------------------------
 
 async function pollStats() {
   if (!session) return;
@@ -289,6 +483,20 @@ async function pollStats() {
     .filter(([, s]) => s.localCandidate)
     .map(([id, s]) => `${id}: ${s.localCandidate} \u2194 ${s.remoteCandidate}`);
   $('candidate-pair').textContent = pairs.join('; ');
+  if (session && session.role === 'VIEWER' && reports.has('master')) {
+    const now = quality.sample(reports.get('master'));
+    test.quality = now;
+    test.qualityAverages = quality.averages();
+    renderQuality($('quality'), now, test.qualityAverages);
+  }
+}
+
+function drawProfile() {
+  const rows = [{ side: 'viewer', spans: stepsToSpans(test.timeline) }];
+  if (masterProfile.length) rows.push({ side: 'master', spans: stepsToSpans(masterProfile) });
+  test.profile = rows;
+  $('profile-section').hidden = false;
+  renderProfile($('profile'), rows);
 }
 
 // ---- start / stop -------------------------------------------------------
@@ -314,14 +522,25 @@ async function start(role) {
   test.lastDataMessage = null;
   test.dataMessages = [];
   test.dataChannelsOpen = 0;
+  test.quality = test.qualityAverages = test.profile = null;
+  test.ingestion = [];
+  masterProfile = [];
+  quality = new QualityMeter();
   $('timeline').textContent = '';
   $('data-log').textContent = '';
+  $('profile').textContent = '';
+  $('profile-section').hidden = true;
+  $('quality-section').hidden = role !== 'viewer';
+  renderQuality($('quality'), null, null);
+  $('ingestion-status').textContent = '';
   samplers = new Map();
   chart.reset();
   resetViews();
+  showRole(role, cfg);
   t0 = performance.now();
   step('start', role);
   document.title = `KVS WebRTC ${role} \u2013 ${cfg.channelName}`;
+  $('data-message').placeholder = role === 'master' ? 'Text to send to the viewers (all, or the one chosen)' : 'Text to send to the master';
   session = new Session(cfg, {
     log: logger,
     step,
@@ -335,22 +554,39 @@ async function start(role) {
       v.play().catch(() => {});
     },
     remoteStream: (peerId, stream) => {
-      attachVideo(remoteView(peerId), stream, session.role === 'MASTER' ? `viewer ${peerId}` : 'master');
+      attachVideo(remoteView(peerId), stream, session.label(peerId));
     },
+    extraTrack: extraTrackView,
     remoteGone: removeRemoteView,
+    peersChanged: () => {
+      updateRecipients();
+      updateSessionControls();
+    },
+    negotiated: () => updateSessionControls(),
     data: (peerId, text) => {
       test.lastDataMessage = text;
       test.dataMessages.push({ from: peerId, text });
-      dataLine('in', session.role === 'MASTER' ? `viewer ${peerId}` : 'master', text);
+      dataLine('in', session.label(peerId), text);
     },
     dataOpen: () => {
       test.dataChannelsOpen++;
       $('send-data').disabled = false;
     },
+    profile: (peerId, steps) => {
+      masterProfile = steps;
+      step('profileReceived', `${steps.length} steps`);
+      drawProfile();
+    },
+    ingestion: (state, detail) => {
+      test.ingestion.push({ state, detail: detail || '' });
+      $('ingestion-status').textContent = `ingestion: ${state}${detail ? ' (' + detail + ')' : ''}`;
+      updateSessionControls();
+    },
   });
   statsTimer = setInterval(() => pollStats().catch((e) => logger.debug(`stats: ${e.message}`)), 1000);
   try {
     await session.start();
+    updateSessionControls();
   } catch (e) {
     test.errors.push(e.message);
     logger.error(`start failed: ${e.message}`);
@@ -371,6 +607,120 @@ function stop() {
   }
   $('send-data').disabled = true;
   resetViews();
+  showRole(null);
+  updateRecipients();
+  updateSessionControls();
+}
+
+// ---- storage controls ---------------------------------------------------
+
+function storageResult(what, value) {
+  test.storage = { what, value };
+  $('storage-result').textContent = `${what}: ${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}`;
+}
+
+async function storageAction(what, fn) {
+  saveFields();
+  try {
+    const r = await fn();
+    storageResult(what, r);
+    logger.info(`${what}: ${JSON.stringify(r)}`);
+    return r;
+  } catch (e) {
+    storageResult(what, `failed: ${e.message}`);
+    logger.error(`${what}: ${e.message}`);
+    return null;
+  }
+}
+
+// ---- recordings ---------------------------------------------------------
+
+function toLocalInput(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function inputTime(id) {
+  const v = $(id).value;
+  return v ? new Date(v).toISOString() : '';
+}
+
+async function refreshStreams() {
+  const sel = $('playback-stream');
+  try {
+    const r = await listStreams(endpoint());
+    const keep = sel.value || getField('streamName');
+    sel.replaceChildren(...(r.streams || []).map((s) => new Option(`${s.streamName}${s.retentionHours ? '' : ' (no retention)'}`, s.streamName)));
+    if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+    return r.streams || [];
+  } catch (e) {
+    logger.warn(`ListStreams: ${e.message}`);
+    return [];
+  }
+}
+
+function playbackParams() {
+  const stream = $('playback-stream').value || getField('streamName');
+  return {
+    streamName: stream,
+    protocol: getField('playbackProtocol'),
+    playbackMode: getField('playbackMode'),
+    containerFormat: getField('containerFormat'),
+    start: getField('playbackMode') === 'LIVE' ? '' : inputTime('playbackStart'),
+    end: getField('playbackMode') === 'ON_DEMAND' ? inputTime('playbackEnd') : '',
+    ...endpoint(),
+  };
+}
+
+async function playRecording() {
+  saveFields();
+  const params = playbackParams();
+  const status = $('playback-status');
+  if (!params.streamName) {
+    status.textContent = 'pick a stream (Create Stream, or record one) first';
+    return;
+  }
+  status.textContent = 'asking for a session URL\u2026';
+  try {
+    const r = await playbackURL(params);
+    $('playback-url').textContent = r.url.replace(/SessionToken=[^&]+/, 'SessionToken=\u2026');
+    $('playback-caption').textContent = `${params.streamName}: ${params.protocol.toUpperCase()} ${params.playbackMode}`;
+    status.textContent = `session until ${new Date(r.expiresAt).toLocaleTimeString()}`;
+    test.playbackURL = r.url;
+    await player.play(r.url, { protocol: params.protocol, how: getField('playbackPlayer') });
+    status.textContent = `${player.how === 'native' ? 'native HLS' : 'MSE'}: ${player.state}${player.error ? ': ' + player.error : ''}`;
+  } catch (e) {
+    status.textContent = e.message;
+    logger.error(`playback: ${e.message}`);
+  }
+}
+
+async function downloadClip() {
+  const p = playbackParams();
+  const status = $('playback-status');
+  const start = inputTime('playbackStart');
+  const end = inputTime('playbackEnd');
+  if (!p.streamName || !start || !end) {
+    status.textContent = 'GetClip needs a stream, a start and an end';
+    return;
+  }
+  status.textContent = 'GetClip\u2026';
+  try {
+    const { blob, fileName } = await fetchClip({ streamName: p.streamName, start, end, ...endpoint() });
+    test.clip = { size: blob.size, type: blob.type, fileName };
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = fileName;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    status.textContent = `clip ${fileName}: ${(blob.size / 1e6).toFixed(2)} MB`;
+  } catch (e) {
+    test.clip = { error: e.message };
+    status.textContent = `GetClip: ${e.message}`;
+    logger.error(`GetClip: ${e.message}`);
+  }
 }
 
 // ---- diagnostics --------------------------------------------------------
@@ -378,7 +728,7 @@ function stop() {
 function redactURL(u) {
   try {
     const url = new URL(u);
-    for (const k of ['X-Amz-Signature', 'X-Amz-Security-Token', 'X-Amz-Credential']) {
+    for (const k of ['X-Amz-Signature', 'X-Amz-Security-Token', 'X-Amz-Credential', 'SessionToken']) {
       if (url.searchParams.has(k)) url.searchParams.set(k, 'REDACTED');
     }
     return url.toString();
@@ -395,14 +745,17 @@ function diagnostics() {
       time: new Date().toISOString(),
       userAgent: navigator.userAgent,
       page: location.origin + location.pathname,
+      version: backend.version,
       config: currentConfig(),
       role: test.role,
       state: test.state,
       backend: info,
       timeline: test.timeline,
       stats: test.stats,
+      quality: test.qualityAverages,
       framesDecoded: test.framesDecoded(),
       videoWidth: test.videoWidth(),
+      playback: { how: player.how, state: player.state, error: player.error, segments: player.segments, url: player.url ? redactURL(player.url) : '' },
       log: logger.lines.slice(-300),
     },
     null,
@@ -418,13 +771,26 @@ async function copyStatus(what, text) {
 
 // ---- wiring -------------------------------------------------------------
 
-async function loadBackendInfo() {
+async function loadBackendInfo(query) {
   try {
     const res = await fetch('api/info');
     if (!res.ok) return;
     const info = await res.json();
-    $('backend-info').textContent = `${info.region}${info.endpoint ? ' \u00b7 ' + info.endpoint : ''}`;
+    backend = info;
     test.backend = info;
+    $('backend-info').textContent = `${info.region}${info.endpoint ? ' \u00b7 ' + info.endpoint : ''}`;
+    $('sdk-version').textContent = `kvswebrtc ${info.version || '(devel)'} \u00b7 JS SDK ${info.sdkVersion || '2.9.0'} page`;
+    const region = $('region');
+    if (!info.regionChangeable || !getField('region')) {
+      if (!query.has('region') || !info.regionChangeable) setField('region', info.region);
+    }
+    region.disabled = !info.regionChangeable;
+    region.title = info.regionChangeable ? 'the backend signs for the region given here' : 'set by the backend (kvswebrtc web --region)';
+    const ep = $('endpoint');
+    ep.disabled = !info.endpointOverride;
+    ep.placeholder = info.endpoint || 'AWS';
+    if (!info.endpointOverride) setField('endpoint', '');
+    saveFields();
   } catch (_) {}
 }
 
@@ -434,6 +800,15 @@ function init() {
   loadFields(query);
   for (const name of Object.keys(FIELDS)) $(name).addEventListener('change', saveFields);
   $('logLevel').addEventListener('change', () => logger.refresh());
+  $('codecFilter').addEventListener('change', renderCodecs);
+  $('reset-codecs').addEventListener('click', () => {
+    setField('codecs', '');
+    setField('codecFilter', true);
+    saveFields();
+    renderCodecs();
+    logger.info(`codec filter reset: ${DEFAULT_CODECS.join(', ')}`);
+  });
+  renderCodecs();
   $('random-client-id').addEventListener('click', () => {
     setField('clientId', randomClientId());
     saveFields();
@@ -445,33 +820,65 @@ function init() {
     const name = getField('channelName');
     saveFields();
     try {
-      const r = await createChannel(name);
+      const r = await createChannel(name, endpoint());
       logger.info(`channel ${name}: ${r.created ? 'created' : 'already exists'} (${r.channelARN})`);
     } catch (e) {
       logger.error(`create channel ${name}: ${e.message}`);
     }
   });
+  $('create-stream').addEventListener('click', () =>
+    storageAction('CreateStream', () => createStream(getField('streamName'), getField('retentionHours'), endpoint())).then(() => refreshStreams()),
+  );
+  $('update-storage').addEventListener('click', () =>
+    storageAction('UpdateMediaStorageConfiguration', () => updateStorage(getField('channelName'), getField('streamName'), endpoint())),
+  );
+  $('describe-storage').addEventListener('click', () => storageAction('DescribeMediaStorageConfiguration', () => describeStorage(getField('channelName'), endpoint())));
+  $('list-storage-channels').addEventListener('click', () => storageAction('ListStorageChannels', () => listStorageChannels(endpoint())));
+  $('join-storage-session').addEventListener('click', () => session && session.joinStorage());
+  $('join-storage-session-as-viewer').addEventListener('click', () => session && session.joinStorage());
+  for (const kind of ['video', 'audio']) {
+    $(`toggle-send-${kind}`).addEventListener('click', () => test.toggleSend(kind).catch((e) => logger.error(`toggle sending ${kind}: ${e.message}`)));
+    $(`toggle-pause-${kind}`).addEventListener('click', () => test.togglePause(kind).catch((e) => logger.error(`pause ${kind}: ${e.message}`)));
+  }
   const send = () => {
     const input = $('data-message');
     if (!input.value) return;
-    sendData(input.value);
+    sendData(input.value, $('data-recipient').hidden ? '' : $('data-recipient').value);
     input.value = '';
   };
   $('send-data').addEventListener('click', send);
   $('data-message').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') send();
   });
+  $('refresh-streams').addEventListener('click', refreshStreams);
+  $('play-recording').addEventListener('click', playRecording);
+  $('stop-recording').addEventListener('click', () => {
+    player.stop();
+    $('playback-status').textContent = 'stopped';
+  });
+  $('download-clip').addEventListener('click', downloadClip);
+  $('last-minute').addEventListener('click', () => {
+    const now = new Date();
+    $('playbackStart').value = toLocalInput(new Date(now.getTime() - 60000));
+    $('playbackEnd').value = toLocalInput(now);
+  });
+  $('playbackStart').value = toLocalInput(new Date(Date.now() - 10 * 60000));
+  $('playbackEnd').value = toLocalInput(new Date());
   $('copy-log').addEventListener('click', () => copyStatus('log', logger.text()));
   $('copy-diagnostics').addEventListener('click', () => copyStatus('diagnostics', diagnostics()));
   $('clear-log').addEventListener('click', () => logger.clear());
+  $('more-log').addEventListener('click', () => ($('log').style.height = `${$('log').clientHeight + 100}px`));
+  $('less-log').addEventListener('click', () => ($('log').style.height = `${Math.max(100, $('log').clientHeight - 100)}px`));
   window.addEventListener('error', (e) => test.errors.push(String(e.message)));
   window.addEventListener('unhandledrejection', (e) => test.errors.push(String(e.reason && e.reason.message ? e.reason.message : e.reason)));
   window.addEventListener('beforeunload', () => stop());
   setState('idle');
   chart.draw();
-  loadBackendInfo();
   const view = query.get('view');
-  if (view === 'master' || view === 'viewer') start(view);
+  if (view === 'master') $('clientId-field').hidden = true;
+  const ready = loadBackendInfo(query).then(() => refreshStreams());
+  test.ready = ready;
+  if (view === 'master' || view === 'viewer') ready.then(() => start(view));
   else if (view) logger.warn(`unknown view ${view}: use master or viewer`);
 }
 

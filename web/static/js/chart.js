@@ -62,10 +62,11 @@ export class StatsChart {
       g.fillStyle = '#c8d3df';
       g.fillText(last === undefined || last === null ? '-' : `${fmt(last)} ${s.unit}`, 6, top + 28);
       // Series.
+      // The time axis fills from the left: the samples so far span the
+      // whole width, and scroll once there are this.points of them.
       const x0 = legendW;
       const pw = w - x0 - 6;
-      const step = pw / Math.max(1, this.points - 1);
-      const offset = this.points - this.data.length;
+      const step = pw / Math.max(1, this.data.length - 1);
       g.strokeStyle = s.color;
       g.lineWidth = 1.5;
       g.beginPath();
@@ -76,7 +77,7 @@ export class StatsChart {
           started = false;
           return;
         }
-        const x = x0 + (offset + j) * step;
+        const x = x0 + j * step;
         const y = top + rowH - 4 - (v / max) * (rowH - 10);
         if (!started) {
           g.moveTo(x, y);
@@ -87,6 +88,18 @@ export class StatsChart {
       });
       g.stroke();
     });
+    // Time labels: how far back the left edge is, and now.
+    const n = this.data.length;
+    g.fillStyle = '#7d8b99';
+    g.fillText(n > 1 ? `\u2212${n - 1} s` : '', legendW, h - 3);
+    const now = 'now';
+    g.fillText(now, w - 6 - g.measureText(now).width, h - 3);
+  }
+
+  /** The x position (CSS pixels) of sample i, for tests. */
+  xOf(i) {
+    const w = this.canvas.clientWidth || 600;
+    return 150 + i * ((w - 150 - 6) / Math.max(1, this.data.length - 1));
   }
 }
 

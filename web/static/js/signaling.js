@@ -73,6 +73,7 @@ export function decodePayload(b64) {
  *   reconnectIceServer()            ICE servers retired (reconnects automatically)
  *   reconnecting(attempt, delayMs)
  *   close(event)                    the socket closed
+ *   ended(event)                    closed for good: reconnect is off
  *   error(err)
  */
 export class SignalingClient {
@@ -82,14 +83,20 @@ export class SignalingClient {
    * @param {string} [opts.clientId] required for VIEWER
    * @param {(reason:string) => Promise<string>} opts.getSignedURL returns a presigned ws(s):// URL
    * @param {object} [opts.log] {debug, info, warn, error}
+   * @param {boolean} [opts.reconnect] reconnect after the socket closes (true by default;
+   *   GO_AWAY and RECONNECT_ICE_SERVER reconnect always)
+   * @param {boolean} [opts.allowNoRecipient] lets a master send without naming a recipient:
+   *   its messages to the KVS media server in WebRTC ingestion mode
    */
-  constructor({ role, clientId, getSignedURL, log }) {
+  constructor({ role, clientId, getSignedURL, log, reconnect = true, allowNoRecipient = false }) {
     if (role !== 'MASTER' && role !== 'VIEWER') throw new Error(`signaling: role must be MASTER or VIEWER, got ${role}`);
     if (role === 'VIEWER' && !clientId) throw new Error('signaling: clientId is required for a viewer');
     if (typeof getSignedURL !== 'function') throw new Error('signaling: getSignedURL must be a function');
     this.role = role;
     this.clientId = clientId;
     this.getSignedURL = getSignedURL;
+    this.reconnect = reconnect;
+    this.allowNoRecipient = allowNoRecipient;
     this.log = log || { debug() {}, info() {}, warn() {}, error() {} };
     this.handlers = new Map();
     this.ws = null;
@@ -166,7 +173,13 @@ export class SignalingClient {
           reject(new Error(`signaling: connection failed (code ${ev.code})`));
           return;
         }
-        if (!this.closedByUser && !ws.replaced) this.scheduleReconnect('closed');
+        if (!this.closedByUser && !ws.replaced) {
+          if (this.reconnect) this.scheduleReconnect('closed');
+          else {
+            this.log.warn('signaling: closed and not reopened (signaling reconnect is off)');
+            this.emit('ended', ev);
+          }
+        }
       };
     });
   }
@@ -326,8 +339,8 @@ export class SignalingClient {
     if (!this.isOpen) throw new Error('signaling: not connected');
     const frame = { action, messagePayload: encodePayload(payload) };
     if (this.role === 'MASTER') {
-      if (!recipientClientId) throw new Error('signaling: the master must name the recipient viewer');
-      frame.recipientClientId = recipientClientId;
+      if (recipientClientId) frame.recipientClientId = recipientClientId;
+      else if (!this.allowNoRecipient) throw new Error('signaling: the master must name the recipient viewer');
     } else if (recipientClientId) {
       throw new Error('signaling: a viewer must not name a recipient');
     }
