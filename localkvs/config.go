@@ -55,6 +55,12 @@ const (
 	DefaultTURNTTL = wire.ICETTL
 	// DefaultTURNAllocations is the number of TURN allocations per channel.
 	DefaultTURNAllocations = 50
+	// DefaultPendingBytesPerChannel is Limits.PendingBytesPerChannel's
+	// default: 1 MiB of undelivered messages per channel.
+	DefaultPendingBytesPerChannel = 1 << 20
+	// DefaultPendingBytes is Limits.PendingBytes' default: 64 MiB of
+	// undelivered messages in all.
+	DefaultPendingBytes = 64 << 20
 	// DefaultTURNBandwidth is the relayed bandwidth of one TURN allocation,
 	// in bits per second each way: 5 Mbps, as KVS.
 	DefaultTURNBandwidth = 5_000_000
@@ -173,6 +179,15 @@ type Limits struct {
 	// so that a flood of connections cannot use up the descriptors the
 	// service needs; negative means no limit.
 	MaxConnections int
+	// PendingBytesPerChannel caps the bytes of undelivered messages a
+	// channel keeps for recipients that are not connected (1 MiB); a
+	// message past it is refused (STATUS_RESPONSE with a correlationId,
+	// ClientLimitExceededException). Kept messages expire after the
+	// channel's MessageTtlSeconds.
+	PendingBytesPerChannel int
+	// PendingBytes caps the bytes of undelivered messages of all channels
+	// together (64 MiB), refused as above.
+	PendingBytes int64
 }
 
 // withDefaults returns l with zero fields replaced by the real service's values.
@@ -186,6 +201,8 @@ func (l Limits) withDefaults() Limits {
 	l.ICEPerSecond = cmp.Or(l.ICEPerSecond, DefaultICEPerSecond)
 	l.MaxPayload = cmp.Or(l.MaxPayload, DefaultMaxPayload)
 	l.ICEConfigPerSecond = cmp.Or(l.ICEConfigPerSecond, DefaultICEConfigPerSecond)
+	l.PendingBytesPerChannel = cmp.Or(l.PendingBytesPerChannel, DefaultPendingBytesPerChannel)
+	l.PendingBytes = cmp.Or(l.PendingBytes, DefaultPendingBytes)
 	if l.MaxConnections == 0 {
 		l.MaxConnections = defaultMaxConnections()
 	}
@@ -219,6 +236,8 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("%w: Limits.GoAwayLead %s must be >= 0", ErrInvalidConfig, l.GoAwayLead)
 	case l.MaxChannels < 0:
 		return fmt.Errorf("%w: Limits.MaxChannels %d must be >= 0", ErrInvalidConfig, l.MaxChannels)
+	case l.PendingBytesPerChannel < 0 || l.PendingBytes < 0:
+		return fmt.Errorf("%w: Limits.PendingBytesPerChannel and Limits.PendingBytes must be >= 0", ErrInvalidConfig)
 	case l.MaxPayload < 0:
 		return fmt.Errorf("%w: Limits.MaxPayload %d must be >= 0", ErrInvalidConfig, l.MaxPayload)
 	}

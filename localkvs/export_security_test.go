@@ -29,3 +29,6 @@ func OpenConnections(s *Server) int {
 	}
 	return s.connLimit.InUse()
 }
+
+// PendingBytes reports the bytes of undelivered messages the server keeps.
+func PendingBytes(s *Server) int64 { return s.pendingBytes.Load() }

@@ -42,6 +42,10 @@ type room struct {
 	toViewer map[string][]pending
 	waiters  map[string]chan string // send-alexa-offer-to-master: sender id -> answer
 	deleted  bool
+
+	pendingBytes int       // bytes of the frames in toMaster and toViewer
+	sweepT       timer     // drops expired kept messages (nil: none kept)
+	sweepAt      time.Time // when sweepT fires
 }
 
 // roomFor returns the room of channel c, creating it.
@@ -96,6 +100,7 @@ func (s *Server) deleteRoom(arn string) {
 	rm.master = nil
 	rm.viewers = map[string]*wsConn{}
 	rm.toMaster, rm.toViewer = nil, map[string][]pending{}
+	rm.forgetAllLocked()
 	rm.mu.Unlock()
 	for _, c := range conns {
 		c.close(closeNormal, "signaling channel deleted")
@@ -197,6 +202,7 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 		}
 		rm.master = c
 		c.enqueueKept(rm.toMaster, now)
+		rm.forgetLocked(rm.toMaster...)
 		rm.toMaster = nil
 	} else {
 		old = rm.viewers[c.id]
@@ -205,6 +211,7 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 		}
 		rm.viewers[c.id] = c
 		c.enqueueKept(rm.toViewer[c.id], now)
+		rm.forgetLocked(rm.toViewer[c.id]...)
 		delete(rm.toViewer, c.id)
 	}
 	return old, true
@@ -232,63 +239,175 @@ func (rm *room) unregister(c *wsConn) {
 	rm.mu.Unlock()
 }
 
-// keep adds a message for an offline recipient. Called with rm.mu held.
+// keep adds a message for an offline recipient, dropping the expired
+// messages of list, an offer p replaces and the oldest past maxPending.
+// Called with rm.mu held.
 func (rm *room) keepLocked(list []pending, p pending, now time.Time) []pending {
 	out := list[:0]
 	for _, q := range list {
 		if !now.Before(q.expires) {
+			rm.forgetLocked(q)
 			continue
 		}
 		if p.action == wire.SDPOffer && q.action == wire.SDPOffer && q.sender == p.sender {
+			rm.forgetLocked(q)
 			continue // a newer offer from the same sender replaces the pending one
 		}
 		out = append(out, q)
 	}
 	if len(out) >= maxPending {
+		rm.forgetLocked(out[0])
 		out = append(out[:0], out[1:]...)
 	}
+	rm.pendingBytes += len(p.frame)
+	rm.s.pendingBytes.Add(int64(len(p.frame)))
+	rm.armSweepLocked(p.expires)
 	return append(out, p)
 }
 
-// routeToMaster delivers a viewer's frame to the master, or keeps it.
-func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) {
+// Undelivered messages are bounded (docs/security.md, "Undelivered
+// messages"): they expire on a timer after the channel's MessageTtlSeconds,
+// whether or not anything else reaches the channel, and a channel keeps at
+// most Limits.PendingBytesPerChannel bytes of them, all channels together
+// Limits.PendingBytes; a message past a cap is refused.
+
+// errPendingFull is the STATUS_RESPONSE description of a message refused
+// for the caps on undelivered messages.
+const errPendingFull = "the recipient is not connected and too many undelivered messages are waiting; message dropped"
+
+// roomToKeepLocked reports whether a frame of n bytes may be kept under
+// the caps, sweeping expired messages first when it would not.
+func (rm *room) roomToKeepLocked(n int, now time.Time) bool {
+	fits := func() bool {
+		return rm.pendingBytes+n <= rm.s.limits.PendingBytesPerChannel &&
+			rm.s.pendingBytes.Load()+int64(n) <= rm.s.limits.PendingBytes
+	}
+	if fits() {
+		return true
+	}
+	rm.sweepLocked(now)
+	return fits()
+}
+
+// forgetLocked takes kept messages out of the byte counts.
+func (rm *room) forgetLocked(ps ...pending) {
+	n := 0
+	for _, p := range ps {
+		n += len(p.frame)
+	}
+	rm.pendingBytes -= n
+	rm.s.pendingBytes.Add(-int64(n))
+}
+
+// forgetAllLocked takes every kept message of the room out of the counts
+// (the lists were emptied) and stops the sweep timer.
+func (rm *room) forgetAllLocked() {
+	rm.s.pendingBytes.Add(-int64(rm.pendingBytes))
+	rm.pendingBytes = 0
+	if rm.sweepT != nil {
+		rm.sweepT.Stop()
+		rm.sweepT = nil
+	}
+}
+
+// armSweepLocked makes sure the sweep timer fires by at.
+func (rm *room) armSweepLocked(at time.Time) {
+	if rm.sweepT != nil && !at.Before(rm.sweepAt) {
+		return
+	}
+	if rm.sweepT != nil {
+		rm.sweepT.Stop()
+	}
+	rm.sweepAt = at
+	var t timer
+	t = rm.s.clock.AfterFunc(at.Sub(rm.s.clock.Now()), func() {
+		rm.mu.Lock()
+		if rm.sweepT == t { // not stopped and replaced meanwhile
+			rm.sweepT = nil
+			rm.sweepLocked(rm.s.clock.Now())
+		}
+		rm.mu.Unlock()
+	})
+	rm.sweepT = t
+}
+
+// sweepLocked drops the kept messages that have expired by now and arms
+// the timer for the next expiry.
+func (rm *room) sweepLocked(now time.Time) {
+	next := time.Time{}
+	keep := func(list []pending) []pending {
+		out := list[:0]
+		for _, p := range list {
+			if !now.Before(p.expires) {
+				rm.forgetLocked(p)
+				continue
+			}
+			if next.IsZero() || p.expires.Before(next) {
+				next = p.expires
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	if rm.toMaster = keep(rm.toMaster); len(rm.toMaster) == 0 {
+		rm.toMaster = nil
+	}
+	for id, l := range rm.toViewer {
+		if l = keep(l); len(l) == 0 {
+			delete(rm.toViewer, id)
+		} else {
+			rm.toViewer[id] = l
+		}
+	}
+	if !next.IsZero() {
+		rm.armSweepLocked(next)
+	}
+}
+
+// routeToMaster delivers a viewer's frame to the master, or keeps it. It
+// reports false when the frame could not be kept (the caps).
+func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) bool {
 	rm.mu.Lock()
 	m := rm.master
 	if m == nil {
 		now := rm.s.clock.Now()
+		if !rm.roomToKeepLocked(len(frame), now) {
+			rm.mu.Unlock()
+			return false
+		}
 		rm.toMaster = rm.keepLocked(rm.toMaster, pending{frame, action, from.id, now.Add(rm.ttl)}, now)
 	}
 	rm.mu.Unlock()
 	if m != nil {
 		m.send(frame) // may write to the socket: outside the lock
 	}
+	return true
 }
 
 // routeToViewer delivers a master's frame to viewer id, to a waiting
-// send-alexa-offer-to-master call, or keeps it.
-func (rm *room) routeToViewer(id, action, payload string, frame []byte) {
+// send-alexa-offer-to-master call, or keeps it. It reports false when the
+// frame could not be kept (the caps).
+func (rm *room) routeToViewer(id, action, payload string, frame []byte) bool {
 	rm.mu.Lock()
 	if action == wire.SDPAnswer {
 		if w, ok := rm.waiters[id]; ok {
 			delete(rm.waiters, id)
 			rm.mu.Unlock()
 			w <- payload // buffered, one answer per waiter
-			return
+			return true
 		}
 	}
 	if v := rm.viewers[id]; v != nil {
 		rm.mu.Unlock()
 		v.send(frame) // may write to the socket: outside the lock
-		return
+		return true
 	}
 	now := rm.s.clock.Now()
-	if len(rm.toViewer) > 10*maxPending {
-		for k, l := range rm.toViewer { // drop recipients whose messages all expired
-			if len(l) == 0 || !now.Before(l[len(l)-1].expires) {
-				delete(rm.toViewer, k)
-			}
-		}
+	if !rm.roomToKeepLocked(len(frame), now) {
+		rm.mu.Unlock()
+		return false
 	}
 	rm.toViewer[id] = rm.keepLocked(rm.toViewer[id], pending{frame, action, "", now.Add(rm.ttl)}, now)
 	rm.mu.Unlock()
+	return true
 }

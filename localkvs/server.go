@@ -45,6 +45,7 @@ type Server struct {
 	httpTimeouts httpTimeouts // header, body and idle timeouts (httplimits.go)
 	bodies       *byteBudget  // request body bytes buffered at once
 	connLimit    *connLimiter // nil without Limits.MaxConnections
+	pendingBytes atomic.Int64 // undelivered messages kept, all rooms (room.go)
 
 	alexaTimeout       time.Duration
 	inlineWriteTimeout time.Duration

@@ -256,12 +256,16 @@ func (c *wsConn) handle(data []byte) {
 		if c.s.log.Enabled(context.Background(), -4) {
 			c.s.log.Debug("localkvs: route master->viewer", "channel", c.rm.arn, "action", m.Action, "to", m.RecipientClientID)
 		}
-		c.rm.routeToViewer(m.RecipientClientID, m.Action, m.MessagePayload, frame)
+		if !c.rm.routeToViewer(m.RecipientClientID, m.Action, m.MessagePayload, frame) {
+			c.fail(&m, codeClientLimit, errPendingFull)
+		}
 	} else {
 		if c.s.log.Enabled(context.Background(), -4) {
 			c.s.log.Debug("localkvs: route viewer->master", "channel", c.rm.arn, "action", m.Action, "from", c.id)
 		}
-		c.rm.routeToMaster(c, m.Action, frame)
+		if !c.rm.routeToMaster(c, m.Action, frame) {
+			c.fail(&m, codeClientLimit, errPendingFull)
+		}
 	}
 }
 
