@@ -107,4 +107,14 @@
 //
 // Channels and tags persist in a bbolt file in Config.DataDir; with an empty
 // DataDir they live in memory only.
+//
+// # AWS IoT credentials provider
+//
+// With Config.IoT.Enabled the server also emulates the AWS IoT credentials
+// provider that KVS cameras get temporary credentials from: on a port of its
+// own ([Server.IoTCredentialEndpoint]) with mutual TLS, GET
+// /role-aliases/<alias>/credentials trades a device certificate signed by
+// the server's device CA ([Server.IssueIoTDeviceCertificate] makes one) for
+// credentials that the rest of the service accepts, with their session
+// token, until they expire (docs/protocol.md, "Differences from KVS").
 package localkvs

@@ -30,6 +30,9 @@ type channelCmd struct {
 	af     awsFlags
 	output *string
 	stderr io.Writer
+	// byFlag is the channel given as --channel-name or --channel-arn (the
+	// aws CLI's way) instead of as the argument.
+	byFlag string
 }
 
 // newChannelCmd makes the FlagSet of subcommand sub, with the AWS flags and
@@ -43,7 +46,11 @@ func newChannelCmd(sub, synopsis string, stderr io.Writer, formats ...string) *c
 		*c.output = "json"
 		return nil
 	})
-	hideFlag(c.fs, "json")
+	if sub != "list" {
+		c.fs.StringVar(&c.byFlag, "channel-name", "", "the channel, as the aws CLI names it")
+		c.fs.StringVar(&c.byFlag, "channel-arn", "", "the channel's ARN, as the aws CLI names it")
+	}
+	hideFlag(c.fs, "json", "channel-name", "channel-arn")
 	c.af.register(c.fs)
 	return c
 }
@@ -54,6 +61,9 @@ func (c *channelCmd) parse(args []string, want int, what string) ([]string, int,
 	pos, code, ok := parseArgs(c.fs, args, c.stderr)
 	if !ok {
 		return nil, code, false
+	}
+	if c.byFlag != "" && len(pos) < want {
+		pos = append(pos, c.byFlag)
 	}
 	switch {
 	case len(pos) < want:

@@ -138,13 +138,14 @@ func TestFlagsAfterArguments(t *testing.T) {
 		{"channel", "create", "--message-ttl", "30s", ep, "before"},
 		{"channel", "create", ep, "--message-ttl=30s", "--", "dashdash"},
 		{"--endpoint-url", srv.URL(), "channel", "create", "--message-ttl", "30s", "global"},
+		{"channel", "create", "--channel-name", "awsstyle", "--message-ttl", "30s", ep}, // as aws kinesisvideo create-signaling-channel
 	} {
 		r := runBin(t, env, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, ":channel/") {
 			t.Fatalf("%d %v: exit %d\n%s%s", i, args, r.code, r.stdout, r.stderr)
 		}
 	}
-	for _, name := range []string{"after", "before", "dashdash", "global"} {
+	for _, name := range []string{"after", "before", "dashdash", "global", "awsstyle"} {
 		r := runBin(t, env, "channel", "describe", name, "--json", ep)
 		var out struct {
 			ChannelInfo struct {
@@ -159,7 +160,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 	r := runBin(t, env, "channel", "list", "--output", "text", ep)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if r.code != 0 || len(lines) != 4 || strings.Contains(r.stdout, "NAME") || len(strings.Split(lines[0], "\t")) != 5 {
+	if r.code != 0 || len(lines) != 5 || strings.Contains(r.stdout, "NAME") || len(strings.Split(lines[0], "\t")) != 5 {
 		t.Fatalf("list --output text: exit %d\n%q", r.code, r.stdout)
 	}
 	r = runBin(t, env, "channel", "list", ep)

@@ -90,6 +90,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print every viewer's stats this often; 0 turns it off")
 	level := fs.String("log-level", "warn", "log level: debug, info or warn")
 	output := outputFlag(fs, "text", "json") // json: JSON lines on stdout, the text lines on stderr
+	fs.Lookup("output").Usage = "output `FORMAT`: text, or json: JSON lines on stdout (started, viewerJoined, viewerLeft, stats every --stats-interval, stopped), the text on stderr"
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}

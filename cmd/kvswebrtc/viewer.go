@@ -128,6 +128,7 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	nat := natFlag(fs)
 	nonTrickle := fs.Bool("non-trickle", false, "gather every ICE candidate first and send them in the offer (no trickle ICE)")
 	output := outputFlag(fs, "text", "json")
+	fs.Lookup("output").Usage = "output `FORMAT`: text, or json: JSON lines on stdout (started, firstFrame, stats every second, summary)"
 	level := fs.String("log-level", "warn", "log level: debug, info or warn")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
