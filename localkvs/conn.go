@@ -66,6 +66,7 @@ type wsConn struct {
 	lastActive atomic.Int64 // unix nanos of the last message from the client
 
 	sdp, ice *rate.Limiter // message rates, used by the read loop
+	bad      badFrames     // dropped frames: logs and the garbage budget (garbage.go), read loop only
 
 	timerMu sync.Mutex
 	timers  []timer

@@ -46,6 +46,8 @@ type Server struct {
 	bodies       *byteBudget  // request body bytes buffered at once
 	connLimit    *connLimiter // nil without Limits.MaxConnections
 	pendingBytes atomic.Int64 // undelivered messages kept, all rooms (room.go)
+	refusalLog   *logGate     // refused requests logged (logthrottle.go)
+	dropLog      *logGate     // dropped frames logged, all connections
 
 	alexaTimeout       time.Duration
 	inlineWriteTimeout time.Duration
@@ -100,6 +102,8 @@ func New(cfg Config) (*Server, error) {
 
 		httpTimeouts: defaultHTTPTimeouts,
 		bodies:       newByteBudget(bodyBudget),
+		refusalLog:   newLogGate(refusalLogPerSecond, refusalLogBurst),
+		dropLog:      newLogGate(dropLogPerSecond, dropLogBurst),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -403,7 +407,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.close(closeGoingAway, "server shutting down")
 			goAways++
 		})
-		s.log.Info("localkvs: shutting down", "go_away_sent", goAways)
+		s.log.Debug("localkvs: shutting down", "go_away_sent", goAways)
 		s.mu.Lock()
 		srv := s.httpSrv
 		s.mu.Unlock()
@@ -426,7 +430,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if cerr := s.store.close(); err == nil {
 			err = cerr
 		}
-		s.log.Info("localkvs: stopped", "store", cmp.Or(s.cfg.DataDir, "(memory)"))
+		s.log.Debug("localkvs: stopped", "store", cmp.Or(s.cfg.DataDir, "(memory)"))
 		s.closeErr = err
 	})
 	return s.closeErr

@@ -188,7 +188,7 @@ func (c *wsConn) readLoop() {
 		}
 		c.lastActive.Store(c.s.clock.Now().UnixNano())
 		if typ != websocket.MessageText {
-			c.s.log.Info("localkvs: binary frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+			c.dropped(true, "localkvs: binary frame dropped")
 			continue
 		}
 		c.handle(data)
@@ -199,11 +199,11 @@ func (c *wsConn) readLoop() {
 func (c *wsConn) handle(data []byte) {
 	var m wire.ClientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		c.s.log.Info("localkvs: malformed frame dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "err", err)
+		c.dropped(true, "localkvs: malformed frame dropped", "err", err)
 		return
 	}
 	if m.CorrelationID != "" && !wire.ValidName(m.CorrelationID) {
-		c.s.log.Info("localkvs: frame with invalid correlationId dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+		c.dropped(true, "localkvs: frame with invalid correlationId dropped")
 		return
 	}
 	now := c.s.clock.Now()
@@ -273,7 +273,7 @@ func (c *wsConn) handle(data []byte) {
 // correlationId, and otherwise only logs it (docs/protocol.md, "Frames").
 func (c *wsConn) fail(m *wire.ClientMessage, code, desc string) {
 	if m.CorrelationID == "" {
-		c.s.log.Info("localkvs: message dropped", "channel", c.rm.arn, "role", c.role(), "clientId", c.id, "code", code, "why", desc)
+		c.dropped(code == codeInvalidArgument, "localkvs: message dropped", "code", code, "why", desc)
 		return
 	}
 	c.send(mustMarshal(wire.ServiceMessage{
