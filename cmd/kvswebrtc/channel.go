@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "channel", summary: "create, describe, list or delete signaling channels (control plane)"})
+	register(&command{name: "channel", summary: "create, describe, list or delete signaling channels, and set their media storage"})
 	register(&command{name: "channel create", summary: "create a SINGLE_MASTER signaling channel and print its ARN", run: runChannelCreate})
 	register(&command{name: "channel describe", summary: "describe a signaling channel, by name or ARN", run: runChannelDescribe})
 	register(&command{name: "channel list", summary: "list the signaling channels of the region", run: runChannelList})
