@@ -393,10 +393,11 @@ func TestConsumeCancel(t *testing.T) {
 }
 
 func TestConsumeErrors(t *testing.T) {
-	h265 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}}
-	err := Consume(context.Background(), &packetReader{codec: h265}, &Counter{})
-	if !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), "H265") {
-		t.Errorf("Consume of H.265 = %v, want ErrUnsupportedCodec naming it", err)
+	// H.265 is rebuilt since the camera sources came; MPEG-4 video is not.
+	mp4v := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "video/MP4V-ES", ClockRate: 90000}}
+	err := Consume(context.Background(), &packetReader{codec: mp4v}, &Counter{})
+	if !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), "MP4V-ES") {
+		t.Errorf("Consume of MPEG-4 video = %v, want ErrUnsupportedCodec naming it", err)
 	}
 
 	samples := readAll(t, DefaultAudio(Options{}))

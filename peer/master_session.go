@@ -320,9 +320,10 @@ func (m *Master) Stats() map[string]SessionStats {
 	return out
 }
 
-// canReceive checks that offer has a media section that can receive the
-// codec of each source the master sends, so that a viewer without H.265
-// (say) is told so instead of getting a black picture.
+// canReceive checks that where offer asks to receive media of a source's
+// kind, it can take the source's codec, so that a viewer without H.265
+// (say) is told so instead of getting a black picture. A viewer that asks
+// for none of a kind is not refused.
 func (m *Master) canReceive(offer webrtc.SessionDescription) error {
 	parsed, err := offer.Unmarshal()
 	if err != nil {
@@ -361,11 +362,10 @@ func (m *Master) canReceive(offer webrtc.SessionDescription) error {
 				}
 			}
 		}
-		if !found {
-			what := "no " + kind + " section it can receive"
-			if len(offered) > 0 {
-				what = kind + " codecs " + strings.Join(offered, ", ")
-			}
+		if !found && len(offered) > 0 {
+			// A viewer that asks for no media of this kind (NoAudio, a
+			// data-only viewer) is not refused: it gets what it asked for.
+			what := kind + " codecs " + strings.Join(offered, ", ")
 			return fmt.Errorf("%w: the master sends %s %s but the viewer's offer has %s; "+
 				"send a codec the viewer has (for a camera, re-encode it, e.g. ffmpeg -c:v libx264 -bf 0) or use a viewer that decodes %s",
 				ErrCodecNotSupported, name, kind, what, name)
