@@ -46,6 +46,8 @@ type Server struct {
 	bodies       *byteBudget  // request body bytes buffered at once
 	connLimit    *connLimiter // nil without Limits.MaxConnections
 	pendingBytes atomic.Int64 // undelivered messages kept, all rooms (room.go)
+	refusalLog   *logGate     // refused requests logged (logthrottle.go)
+	dropLog      *logGate     // dropped frames logged, all connections
 
 	alexaTimeout       time.Duration
 	inlineWriteTimeout time.Duration
@@ -100,6 +102,8 @@ func New(cfg Config) (*Server, error) {
 
 		httpTimeouts: defaultHTTPTimeouts,
 		bodies:       newByteBudget(bodyBudget),
+		refusalLog:   newLogGate(refusalLogPerSecond, refusalLogBurst),
+		dropLog:      newLogGate(dropLogPerSecond, dropLogBurst),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
