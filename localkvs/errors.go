@@ -18,6 +18,9 @@ var (
 	ErrServerClosed = errors.New("localkvs: server closed")
 	// ErrStoreLocked: another process holds the channel store in DataDir.
 	ErrStoreLocked = errors.New("localkvs: channel store is in use by another process")
+	// ErrStoreDamaged: the channel store file in DataDir cannot be read (a
+	// truncated, zeroed or garbled file); [RepairStore] keeps what it can.
+	ErrStoreDamaged = errors.New("localkvs: channel store is damaged")
 	// ErrInvalidArgument: a request argument breaks a rule (InvalidArgumentException).
 	ErrInvalidArgument = errors.New("localkvs: invalid argument")
 	// ErrResourceInUse: a channel with that name exists (ResourceInUseException).

@@ -145,6 +145,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range st.warnings {
+		s.log.Warn(w)
+	}
 	s.store = st
 	if err := s.openMedia(cfg.DataDir); err != nil {
 		st.close()

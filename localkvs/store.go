@@ -3,7 +3,6 @@ package localkvs
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +47,8 @@ type store struct {
 	db     *bolt.DB
 
 	streams *streamState // streams and media storage: store_streams.go
+
+	warnings []string // what openStore found wrong but could go on with; New logs them
 }
 
 func openStore(dataDir string) (*store, error) {
@@ -58,13 +59,14 @@ func openStore(dataDir string) (*store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("localkvs: DataDir: %w", err)
 	}
-	path := filepath.Join(dataDir, "channels.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	path := filepath.Join(dataDir, storeFile)
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		st.warnings = append(st.warnings, fmt.Sprintf("localkvs: the channel store %s is an empty file: "+
+			"whatever it held is gone (a full disk, a failed copy?); starting with no channels", path))
+	}
+	db, err := openBolt(path) // a damaged file is an error, not a panic: store_repair.go
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s", ErrStoreLocked, path)
-		}
-		return nil, fmt.Errorf("localkvs: opening %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketChannels)
@@ -72,12 +74,14 @@ func openStore(dataDir string) (*store, error) {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var c channelRec
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("channel %q: %w", k, err)
+			c, err := decodeChannel(v)
+			if err != nil { // one bad record does not cost the others
+				st.warnings = append(st.warnings, fmt.Sprintf("localkvs: the channel store %s: record %q is unreadable (%v) and was "+
+					"skipped; `kvswebrtc serve --repair` (localkvs.RepairStore) removes it", path, k, err))
+				return nil
 			}
-			st.byName[c.Name] = &c
-			st.byARN[c.ARN] = &c
+			st.byName[c.Name] = c
+			st.byARN[c.ARN] = c
 			return nil
 		})
 	})

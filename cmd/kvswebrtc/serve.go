@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
@@ -52,7 +53,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	data := fs.String("data", defaultDataDir(), `directory for channels (and the TLS CA); "" keeps channels in memory only`)
 	useTLS := fs.Bool("tls", false, "serve https/wss with a local CA (written to DATA/ca.pem)")
 	akid := fs.String("access-key-id", "", "accepted access key id (default the development pair)")
-	secret := fs.String("secret-access-key", "", "secret for --access-key-id")
+	secret := fs.String("secret-access-key", "", "secret for --access-key-id; on the command line every user sees it in the process list: prefer --secret-access-key-file or $"+secretEnv)
+	secretFile := fs.String("secret-access-key-file", "", "read the secret for --access-key-id from `FILE` (its first line)")
+	repair := fs.Bool("repair", false, "before serving, repair a damaged channel store in --data: keep what can still be read, move the damaged file aside")
 	level := fs.String("log-level", "info", "log level: debug, info or warn")
 	idle := fs.Duration("idle-timeout", 0, "close connections idle this long (default 10m)")
 	maxDur := fs.Duration("max-duration", 0, "maximum connection duration (default 1h)")
@@ -87,9 +90,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "kvswebrtc serve: --addr %q is not a loopback address; the service accepts a public development key, so add --allow-remote to listen on it anyway\n", *addr)
 		return 2
 	}
-	if (*akid == "") != (*secret == "") {
-		fmt.Fprintln(stderr, "kvswebrtc serve: --access-key-id and --secret-access-key go together")
+	if err := loadSecret(akid, secret, *secretFile, stderr); err != nil {
+		fmt.Fprintf(stderr, "kvswebrtc serve: %v\n", err)
 		return 2
+	}
+	if *repair {
+		if code := repairStore(*data, stderr); code != 0 {
+			return code
+		}
 	}
 	logger, err := newLogger(*level, stderr)
 	if err != nil {
@@ -141,5 +149,58 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		store = "channel store " + filepath.Join(*data, "channels.db") + " closed"
 	}
 	fmt.Fprintf(stderr, "kvswebrtc serve: stopped: GO_AWAY sent to %d signaling connection(s), %s\n", conns, store)
+	return 0
+}
+
+// secretEnv is the environment variable serve reads the secret of
+// --access-key-id from, when neither --secret-access-key nor
+// --secret-access-key-file is given.
+const secretEnv = "KVSWEBRTC_SECRET_ACCESS_KEY"
+
+// loadSecret sets *secret from file, the environment or the flag (warning
+// that a secret on the command line is visible to every user), and checks
+// that it goes with an access key id.
+func loadSecret(akid, secret *string, file string, stderr io.Writer) error {
+	switch {
+	case file != "" && *secret != "":
+		return errors.New("--secret-access-key and --secret-access-key-file exclude each other")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--secret-access-key-file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if *secret = strings.TrimSpace(line); *secret == "" {
+			return fmt.Errorf("--secret-access-key-file %s: the first line is empty", file)
+		}
+	case *secret != "":
+		fmt.Fprintf(stderr, "kvswebrtc serve: warning: --secret-access-key on the command line is visible to every user of this machine (ps); use --secret-access-key-file or $%s\n", secretEnv)
+	case *akid != "":
+		*secret = os.Getenv(secretEnv)
+	}
+	if (*akid == "") != (*secret == "") {
+		return fmt.Errorf("--access-key-id needs its secret (--secret-access-key-file, $%s or --secret-access-key), and a secret needs --access-key-id", secretEnv)
+	}
+	return nil
+}
+
+// repairStore runs localkvs.RepairStore on dir for --repair and reports
+// what it did; it returns a non-zero exit code when serve cannot go on.
+func repairStore(dir string, stderr io.Writer) int {
+	if dir == "" {
+		fmt.Fprintln(stderr, "kvswebrtc serve: --repair needs --data (a store in memory cannot be damaged)")
+		return 2
+	}
+	rep, err := localkvs.RepairStore(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "kvswebrtc serve: --repair: %v\n", err)
+		return 1
+	}
+	if rep.Sound {
+		fmt.Fprintf(stderr, "kvswebrtc serve: --repair: the channel store %s is sound; nothing changed\n", rep.Path)
+		return 0
+	}
+	fmt.Fprintf(stderr, "kvswebrtc serve: --repair: %s rebuilt with %d channel(s) (%d record(s) kept, %d unreadable left out); the damaged file is kept at %s\n",
+		rep.Path, rep.Channels, rep.Kept, rep.Lost, rep.DamagedCopy)
 	return 0
 }
