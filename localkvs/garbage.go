@@ -3,6 +3,8 @@ package localkvs
 import (
 	"time"
 
+	"github.com/coder/websocket"
+
 	"golang.org/x/time/rate"
 )
 
@@ -17,6 +19,10 @@ const (
 	connLogPerSecond   = 1
 	connLogBurst       = 5
 )
+
+// closeInvalidData closes a connection that sent a text frame that is not
+// UTF-8 (1007).
+const closeInvalidData = websocket.StatusInvalidFramePayloadData
 
 // badFrames is the dropped-frame state of one connection, used by its read
 // loop alone. The zero value is ready.

@@ -90,3 +90,17 @@ func TestGarbageBelowThreshold(t *testing.T) {
 	}
 	roundTrip(t, v)
 }
+
+// TestInvalidUTF8Closes1007 (issue 13, item 9): a text frame that is not
+// UTF-8 closes the connection with 1007 (invalid frame payload data), as
+// RFC 6455 section 8.1 asks.
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	srv := start(t, localkvs.Config{Limits: fastLimits()})
+	arn := mustCreate(t, srv, "utf8")
+	c := dial(t, srv, arn, "viewer-1")
+	done := closedAsync(c)
+	sendRaw(t, c, []byte("{\"action\":\"SDP_OFFER\",\"messagePayload\":\"\xff\xfe\"}"))
+	if r := awaitClosed(t, done); r.code != websocket.StatusInvalidFramePayloadData {
+		t.Fatalf("closed with %v, want 1007", r.code)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -189,6 +190,11 @@ func (c *wsConn) readLoop() {
 		c.lastActive.Store(c.s.clock.Now().UnixNano())
 		if typ != websocket.MessageText {
 			c.dropped(true, "localkvs: binary frame dropped")
+			continue
+		}
+		if !utf8.Valid(data) { // RFC 6455, section 8.1
+			c.dropped(false, "localkvs: text frame is not UTF-8; closing with 1007")
+			c.close(closeInvalidData, "text frame is not valid UTF-8")
 			continue
 		}
 		c.handle(data)

@@ -111,6 +111,14 @@ func (v *Verifier) parseScope(credential string) (scope, error) {
 }
 
 func (v *Verifier) checkTime(sc scope, amzDate string) (time.Time, error) {
+	return v.checkTimeWindow(sc, amzDate, false)
+}
+
+// checkTimeWindow parses amzDate, checks it against the scope's date and
+// against the server clock: within MaxSkew either way, or, for a presigned
+// URL (futureOnly), no more than MaxSkew ahead; how long ago a presigned
+// URL may have been signed is its X-Amz-Expires, as on AWS.
+func (v *Verifier) checkTimeWindow(sc scope, amzDate string, futureOnly bool) (time.Time, error) {
 	t, err := time.Parse(timeFormat, amzDate)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %q is not yyyymmddThhmmssZ", ErrDate, amzDate)
@@ -123,7 +131,7 @@ func (v *Verifier) checkTime(sc scope, amzDate string) (time.Time, error) {
 	if skew == 0 {
 		skew = DefaultMaxSkew
 	}
-	if d := now.Sub(t); d > skew || d < -skew {
+	if d := now.Sub(t); (d > skew && !futureOnly) || d < -skew {
 		return time.Time{}, fmt.Errorf("%w: signed at %s, server time %s", ErrClockSkew,
 			t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
@@ -183,8 +191,10 @@ func (v *Verifier) VerifyPresignedRequest(r *http.Request) (Identity, error) {
 // VerifyPresigned verifies a presigned GET (SigV4 query authentication) for
 // the given host (port included), path and query. It checks, in order: the
 // algorithm, the credential scope, the signed headers (exactly "host"), the
-// date (within MaxSkew of the server clock), the expiry, the access key and
-// the signature (constant-time compare).
+// date (no more than MaxSkew ahead of the server clock), the expiry
+// (X-Amz-Expires after the date: a URL signed for an hour is good for an
+// hour, as on AWS), the access key and the signature (constant-time
+// compare).
 func (v *Verifier) VerifyPresigned(host, path string, query url.Values) (Identity, error) {
 	get := func(k string) (string, error) {
 		vals := query[k]
@@ -225,7 +235,7 @@ func (v *Verifier) VerifyPresigned(host, path string, query url.Values) (Identit
 	if err != nil {
 		return Identity{}, err
 	}
-	signedAt, err := v.checkTime(sc, amzDate)
+	signedAt, err := v.checkTimeWindow(sc, amzDate, true)
 	if err != nil {
 		return Identity{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -148,5 +149,37 @@ func TestPrecheckHeaders(t *testing.T) {
 		if err := v.PrecheckHeaders(c.r); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
+	}
+}
+
+// TestVerifyPresignedLongExpiry (issue 13, item 9): a presigned URL with an
+// X-Amz-Expires longer than the clock-skew allowance is good until it
+// expires, as on AWS: the skew bounds a signing time in the future, the
+// expiry one in the past.
+func TestVerifyPresignedLongExpiry(t *testing.T) {
+	signedAt := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:4566/?X-Amz-ChannelARN=arn%3Aaws%3Akinesisvideo%3Aus-west-2%3A000000000000%3Achannel%2Fdemo%2F1&X-Amz-Expires=3600", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
+		req, emptySHA256, "kinesisvideo", "us-west-2", signedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	at := func(d time.Duration) error {
+		v := &Verifier{Lookup: lookup, Region: "us-west-2", Now: func() time.Time { return signedAt.Add(d) }}
+		_, err := v.VerifyPresigned(pu.Host, pu.EscapedPath(), pu.Query())
+		return err
+	}
+	if err := at(10 * time.Minute); err != nil {
+		t.Errorf("10 minutes into a 1-hour URL: %v", err)
+	}
+	if err := at(59 * time.Minute); err != nil {
+		t.Errorf("59 minutes into a 1-hour URL: %v", err)
+	}
+	if err := at(61 * time.Minute); !errors.Is(err, ErrExpired) {
+		t.Errorf("61 minutes into a 1-hour URL: %v, want ErrExpired", err)
+	}
+	if err := at(-6 * time.Minute); !errors.Is(err, ErrClockSkew) {
+		t.Errorf("signed 6 minutes in the future: %v, want ErrClockSkew", err)
 	}
 }
