@@ -56,7 +56,8 @@ func (s *Server) apiHandlers() map[string]apiHandler {
 		"/v1/send-alexa-offer-to-master": s.apiAlexaOffer,
 		"/_admin/reconnect-ice-server":   s.apiReconnectICE,
 	}
-	maps.Copy(h, s.streamHandlers()) // streams, storage, fragments: streams.go
+	maps.Copy(h, s.streamHandlers())   // streams, storage, fragments: streams.go
+	maps.Copy(h, s.playbackHandlers()) // HLS and DASH session URLs: playback.go
 	return h
 }
 

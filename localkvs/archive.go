@@ -145,6 +145,7 @@ func (s *Server) mediaHandlers() map[string]mediaHandler {
 	return map[string]mediaHandler{
 		"/getmediaforfragmentlist": s.serveFragmentList,
 		"/getmedia":                s.serveGetMedia,
+		"/getclip":                 s.serveClip, // clip.go
 	}
 }
 

@@ -34,7 +34,8 @@ type Server struct {
 	log      *slog.Logger
 	verifier *sigv4.Verifier
 	store    *store
-	media    *mediaServer // storage sessions and their fragments: mediaserver.go
+	media    *mediaServer  // storage sessions and their fragments: mediaserver.go
+	playback playbackState // HLS/DASH session tokens and fragment heads: playback.go
 	tls      *tlsMaterial
 	iot      *iotProvider // the emulated AWS IoT credentials provider; nil unless Config.IoT.Enabled
 
@@ -496,6 +497,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
+		if s.servePlayback(w, r) { // /hls/v1/, /dash/v1/: playback.go
+			return
+		}
 		s.serveWebSocket(w, r)
 		return
 	}
