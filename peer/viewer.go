@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -75,7 +76,7 @@ type Viewer struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	cur     *viewerSession
-	old     []*viewerSession // replaced sessions, closed once cur is connected or failed
+	old     []*viewerSession // the connected session cur replaces (at most one), closed once cur is connected or failed
 	changed chan struct{}    // closed and replaced on each state change
 	reconn  bool             // signaling is reconnecting
 	reoffer int
@@ -177,7 +178,9 @@ func (v *Viewer) OnReoffer(f func(reason error)) {
 // the channel has its maximum of viewers (or connects came too fast),
 // ErrSignaling for other signaling failures, ErrPeerConnection when the
 // offer cannot be made, ErrStarted on a second call and ErrClosed after
-// Close. The time to first frame counts from the call.
+// Close. A signaling connection that drops right after it opened is no
+// error: the viewer offers once signaling is back. The time to first frame
+// counts from the call.
 func (v *Viewer) Start(ctx context.Context) error {
 	v.mu.Lock()
 	if err := v.begin(); err != nil {
@@ -202,6 +205,13 @@ func (v *Viewer) Start(ctx context.Context) error {
 	v.negMu.Lock()
 	err := v.offer(ctx)
 	v.negMu.Unlock()
+	if errors.Is(err, signaling.ErrNotOpen) && v.sc.State() == signaling.StateReconnecting {
+		// The service dropped the connection that just opened: the offer
+		// goes out again when signaling is back (OnOpen), or after
+		// ReofferAnswerTimeout.
+		v.log.Info("peer: signaling dropped before the offer went out; it is sent again once signaling is back")
+		return nil
+	}
 	return err
 }
 

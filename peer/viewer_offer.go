@@ -67,14 +67,19 @@ func (v *Viewer) offer(ctx context.Context) error {
 		v.mu.Unlock()
 		return fail(ErrClosed)
 	}
-	// Make before break: the old peer connection goes on until the new
-	// one is connected (or fails), or until the master replaces it.
-	if v.cur != nil {
-		v.old = append(v.old, v.cur)
-	}
+	// Make before break: a connected peer connection goes on until the new
+	// one is connected (or fails), or until the master replaces it. The
+	// others it supersedes (never connected, or no longer) have nothing to
+	// keep and are closed now: a viewer that offers again and again (a
+	// broken service, a master that never answers) holds the new peer
+	// connection and at most one connected one, not one per offer.
+	retired := v.supersedeLocked()
 	v.cur = s
 	v.notifyLocked()
 	v.mu.Unlock()
+	for _, o := range retired {
+		v.retire(o)
+	}
 	// Candidates of the master's old session must not reach the new one
 	// before its answer.
 	v.sc.ResetICECandidateState("")
@@ -95,6 +100,29 @@ func (v *Viewer) offer(ctx context.Context) error {
 	s.localDescriptionSent()
 	v.log.Debug("peer: offer sent", "trickle", !v.cfg.NonTrickle)
 	return nil
+}
+
+// supersedeLocked parks the session worth keeping while a new one is made
+// (the newest connected one of v.cur and v.old) and returns the others, to
+// be retired. v.mu is held.
+func (v *Viewer) supersedeLocked() (retired []*viewerSession) {
+	all := v.old
+	if v.cur != nil {
+		all = append(all, v.cur)
+	}
+	var keep *viewerSession
+	for i := len(all) - 1; i >= 0; i-- {
+		if keep == nil && all[i].state == webrtc.PeerConnectionStateConnected {
+			keep = all[i]
+			continue
+		}
+		retired = append(retired, all[i])
+	}
+	v.old = nil
+	if keep != nil {
+		v.old = []*viewerSession{keep}
+	}
+	return retired
 }
 
 // sendCandidate sends a local candidate of s, if s is still the current

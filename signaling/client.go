@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -247,6 +248,22 @@ type session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	opened time.Time
+	proven atomic.Bool // a message (SDP, candidate, status) arrived on it
+}
+
+// provenAfter is how long a connection must stay open to have proved
+// itself when no message arrived on it: the reconnect backoff starts again
+// only after a connection proved itself, so that a service that accepts
+// connections and drops them at once (or sends GO_AWAY at once, or frames
+// too large to read) is retried ever more slowly, not in a loop.
+const provenAfter = 5 * time.Second
+
+// provedItself reports whether s stayed open long enough, or carried a
+// message.
+func (s *session) provedItself() bool {
+	return s.proven.Load() || time.Since(s.opened) >= provenAfter
 }
 
 func (s *session) fail(err error) {
@@ -256,7 +273,7 @@ func (s *session) fail(err error) {
 // start runs the reader and the pinger of conn.
 func (c *Client) start(ctx context.Context, conn *websocket.Conn) *session {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &session{conn: conn, ended: make(chan error, 1), goAway: make(chan struct{}, 1), cancel: cancel}
+	s := &session{conn: conn, ended: make(chan error, 1), goAway: make(chan struct{}, 1), cancel: cancel, opened: time.Now()}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -343,9 +360,12 @@ func closeGracefully(conn *websocket.Conn, cut context.CancelFunc) {
 }
 
 // run watches the open connection and reconnects until Close or give-up.
+// streak counts the connections in a row that ended before they proved
+// themselves: the backoff of the next reconnect starts there.
 func (c *Client) run(ctx context.Context, conn *websocket.Conn, done chan struct{}) {
 	defer close(done)
 	cur := c.start(ctx, conn)
+	streak := 0
 	for {
 		var cause error
 		goAway := false
@@ -400,7 +420,12 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn, done chan struct
 			c.log.Info("signaling: GO_AWAY received; reconnecting", "endpoint", c.cfg.ChannelEndpoint)
 		}
 
-		next, err := c.reconnect(ctx, cause)
+		if cur.provedItself() {
+			streak = 0
+		} else {
+			streak++
+		}
+		next, err := c.reconnect(ctx, cause, streak-1)
 		if err != nil {
 			if goAway {
 				cur.stop()
@@ -447,11 +472,15 @@ func (c *Client) giveUp(ctx context.Context, err error) {
 	c.emitClose()
 }
 
-// reconnect dials with backoff until success, ctx ends, or the attempts run out.
-func (c *Client) reconnect(ctx context.Context, cause error) (*websocket.Conn, error) {
-	for attempt := 0; ; attempt++ {
-		if c.cfg.MaxReconnectAttempts > 0 && attempt >= c.cfg.MaxReconnectAttempts {
-			return nil, fmt.Errorf("%w (%d attempts): %w", ErrReconnectFailed, attempt, cause)
+// reconnect dials with backoff until success, ctx ends, or the attempts run
+// out. unproven is how many connections before this one ended without
+// proving themselves (0 or more; -1 after one that did): the backoff and
+// the attempt numbers go on from there. MaxReconnectAttempts counts the
+// dials that fail.
+func (c *Client) reconnect(ctx context.Context, cause error, unproven int) (*websocket.Conn, error) {
+	for failed, attempt := 0, max(unproven, 0); ; failed, attempt = failed+1, attempt+1 {
+		if c.cfg.MaxReconnectAttempts > 0 && failed >= c.cfg.MaxReconnectAttempts {
+			return nil, fmt.Errorf("%w (%d attempts): %w", ErrReconnectFailed, failed, cause)
 		}
 		delay := backoff.FullJitter(c.cfg.ReconnectBaseDelay, c.cfg.ReconnectMaxDelay, attempt)
 		c.log.Info("signaling: reconnecting", "attempt", attempt+1, "delay", delay, "cause", cause)
@@ -513,6 +542,7 @@ func (c *Client) handleFrame(s *session, data []byte) {
 			return
 		}
 		c.log.Debug("signaling: received", "messageType", m.MessageType, "sender", sender)
+		s.proven.Store(true)
 		c.emitSDP(m.MessageType == wire.SDPOffer, sd, sender)
 	case wire.ICECandidate:
 		var cand webrtc.ICECandidateInit
@@ -521,6 +551,7 @@ func (c *Client) handleFrame(s *session, data []byte) {
 			return
 		}
 		c.log.Debug("signaling: received", "messageType", m.MessageType, "sender", sender)
+		s.proven.Store(true)
 		c.emitICE(cand, sender)
 	case wire.StatusResponse:
 		if m.StatusResponse == nil {
@@ -528,6 +559,7 @@ func (c *Client) handleFrame(s *session, data []byte) {
 			return
 		}
 		st := m.StatusResponse
+		s.proven.Store(true)
 		c.log.Debug("signaling: received", "messageType", m.MessageType, "correlationId", st.CorrelationID, "errorType", st.ErrorType)
 		c.emitStatus(StatusResponse{
 			CorrelationID: st.CorrelationID, Success: st.Success, ErrorType: st.ErrorType,

@@ -81,7 +81,14 @@
 //     after MaxReconnectAttempts failures in a row (0 = unlimited) the
 //     client reports [ErrReconnectFailed] to OnError and closes. A success
 //     emits OnOpen again.
-//   - On GO_AWAY the client emits OnGoAway and reconnects at once, make
+//   - The backoff starts from attempt 0 again only once a connection has
+//     proved itself: a message (an offer, answer, candidate or
+//     STATUS_RESPONSE) arrived on it, or it stayed open 5 s. A service
+//     that accepts each connection and drops it at once, sends GO_AWAY at
+//     once or frames too large to read is retried ever more slowly
+//     (attempt n goes on counting across those connections), not in a loop.
+//   - On GO_AWAY the client emits OnGoAway and reconnects at once (within
+//     the backoff of attempt 0, when the connection proved itself), make
 //     before break: the old connection keeps serving (sends go to it) until
 //     the new one is open, then it is closed.
 //   - When the service closes the connection because a newer connection
