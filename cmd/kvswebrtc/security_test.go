@@ -125,3 +125,53 @@ func TestServeSecretNotOnCommandLine(t *testing.T) {
 		t.Errorf("--access-key-id alone: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
 	}
 }
+
+// TestServeKill9KeepsAcknowledgedChannels (what held, issue 13): every
+// channel whose CreateSignalingChannel was answered is there after
+// `kill -9` of serve, and a second serve on the same data dir fails at once
+// with a clear error while the first runs.
+func TestServeKill9KeepsAcknowledgedChannels(t *testing.T) {
+	dir := t.TempDir()
+	env := cleanEnv(t)
+	p, penv := startServe(t, env, "--data", dir)
+	kv := kinesisvideo.NewFromConfig(aws.Config{
+		Region:       envValue(penv, "AWS_REGION"),
+		BaseEndpoint: aws.String(envValue(penv, "AWS_ENDPOINT_URL")),
+		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
+	})
+	acked := 0
+	for i := 0; i < 50; i++ {
+		if _, err := kv.CreateSignalingChannel(context.Background(), &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String(fmt.Sprintf("k9-%02d", i))}); err != nil {
+			t.Fatal(err)
+		}
+		acked++
+	}
+
+	second := startBin(t, env, "", "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	start := time.Now()
+	if code := second.wait(15 * time.Second); code == 0 {
+		t.Fatalf("a second serve on the same data dir exited 0")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the second serve took %s to fail", d)
+	}
+	if !strings.Contains(second.err.String(), "in use by another process") || !strings.Contains(second.err.String(), dir) {
+		t.Errorf("the second serve's error does not say the store is in use:\n%s", second.err.String())
+	}
+
+	p.cmd.Process.Kill() // kill -9
+	p.wait(10 * time.Second)
+	_, penv = startServe(t, env, "--data", dir)
+	kv = kinesisvideo.NewFromConfig(aws.Config{
+		Region:       envValue(penv, "AWS_REGION"),
+		BaseEndpoint: aws.String(envValue(penv, "AWS_ENDPOINT_URL")),
+		Credentials:  credentials.NewStaticCredentialsProvider(localkvs.DevAccessKeyID, localkvs.DevSecretAccessKey, ""),
+	})
+	out, err := kv.ListSignalingChannels(context.Background(), &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ChannelInfoList) != acked {
+		t.Fatalf("%d channels after kill -9, want the %d acknowledged", len(out.ChannelInfoList), acked)
+	}
+}
