@@ -70,6 +70,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	id, err := s.verifier.VerifyHeaders(r, body)
 	if err != nil {
 		s.logRefusal(r, "localkvs: request refused", "path", r.URL.Path, "err", err)
+		s.metrics.signatureFailed()
 		refuse(w, accessDenied(err))
 		return
 	}

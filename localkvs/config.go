@@ -101,6 +101,9 @@ type Config struct {
 	// default): devices exchange an X.509 certificate for temporary
 	// credentials the service accepts until they expire (iot.go).
 	IoT IoTConfig
+	// Cluster makes the server one node of a cluster on NATS JetStream
+	// (cluster.go, docs/cluster.md). The zero value is a single server.
+	Cluster ClusterConfig
 }
 
 // TURNConfig configures the embedded TURN/STUN server (pion/turn). The zero
@@ -245,6 +248,9 @@ func (cfg *Config) validate() error {
 		return err
 	}
 	if err := cfg.TURN.validate(); err != nil {
+		return err
+	}
+	if err := cfg.Cluster.validate(); err != nil {
 		return err
 	}
 	d := l.withDefaults()

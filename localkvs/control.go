@@ -258,6 +258,9 @@ func (s *Server) apiUpdate(_ context.Context, _ *http.Request, body []byte) (any
 	if rm := s.existingRoom(c.ARN); rm != nil {
 		rm.setTTL(c.TTL)
 	}
+	if s.remote != nil {
+		s.remote.channelChanged(c.ARN, false) // the other nodes' rooms: cluster_route.go
+	}
 	return struct{}{}, nil
 }
 
@@ -274,6 +277,9 @@ func (s *Server) apiDelete(_ context.Context, _ *http.Request, body []byte) (any
 		return nil, err
 	}
 	s.deleteRoom(c.ARN)
+	if s.remote != nil {
+		s.remote.channelChanged(c.ARN, true) // closes its connections on the other nodes
+	}
 	s.media.stop(c.ARN, "the signaling channel was deleted")
 	if err := s.store.dropMediaStorage(c.ARN); err != nil {
 		s.log.Warn("localkvs: forgetting the media storage of a deleted channel", "channel", c.ARN, "err", err)

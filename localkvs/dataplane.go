@@ -87,6 +87,14 @@ func (s *Server) apiAlexaOffer(ctx context.Context, _ *http.Request, body []byte
 	answer := make(chan string, 1)
 	rm.mu.Lock()
 	m := rm.master
+	if m == nil && s.remote != nil { // the master may be on another node: cluster_route.go
+		rm.mu.Unlock()
+		a, err := s.remote.alexaOffer(ctx, rm, in.SenderClientId, in.MessagePayload)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"Answer": a}, nil
+	}
 	if m == nil {
 		rm.mu.Unlock()
 		return nil, notFound("no master is connected to channel %q", in.ChannelARN)
@@ -139,16 +147,20 @@ func (s *Server) reconnectICE(arn string) (int, error) {
 	if _, ok := s.store.get("", arn); !ok {
 		return 0, noChannel(arn)
 	}
+	others := 0
+	if s.remote != nil {
+		others = s.remote.reconnectICE(arn) // the channel's clients on the other nodes
+	}
 	rm := s.existingRoom(arn)
 	if rm == nil {
-		return 0, nil
+		return others, nil
 	}
 	conns := rm.connections()
 	for _, c := range conns {
 		c.send(reconnectFrame)
 	}
 	s.log.Debug("localkvs: RECONNECT_ICE_SERVER sent", "channel", arn, "connections", len(conns))
-	return len(conns), nil
+	return len(conns) + others, nil
 }
 
 // apiReconnectICE is POST /_admin/reconnect-ice-server {"ChannelARN": ...}:

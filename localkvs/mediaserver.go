@@ -476,7 +476,7 @@ func (s *Server) openMedia(dataDir string) error {
 	if err := s.store.openStreams(); err != nil {
 		return fmt.Errorf("localkvs: reading the streams: %w", err)
 	}
-	fs, err := openMediaStore(s.store, dataDir)
+	fs, err := openMediaStore(s.bolt, dataDir) // the local bbolt store, on a cluster too: storeiface.go
 	if err != nil {
 		return err
 	}

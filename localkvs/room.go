@@ -137,6 +137,9 @@ func (rm *room) connectionsLocked() []*wsConn {
 // the old connection). It returns the admission's sequence number, or the
 // error to refuse the upgrade with.
 func (rm *room) admit(viewerID string, isViewer bool) (seq uint64, err error) {
+	if r := rm.s.remote; r != nil {
+		return rm.admitRemote(r, viewerID, isViewer) // the cluster decides: cluster_route.go
+	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.deleted {
@@ -171,6 +174,9 @@ func (rm *room) release(viewerID string) {
 	rm.mu.Lock()
 	rm.unreserveLocked(viewerID)
 	rm.mu.Unlock()
+	if r := rm.s.remote; r != nil {
+		r.release(rm, viewerID)
+	}
 }
 
 func (rm *room) unreserveLocked(viewerID string) {
@@ -214,6 +220,9 @@ func (rm *room) register(c *wsConn) (old *wsConn, ok bool) {
 		rm.forgetLocked(rm.toViewer[c.id]...)
 		delete(rm.toViewer, c.id)
 	}
+	if r := rm.s.remote; r != nil {
+		r.registered(c) // delivers what the cluster kept for c
+	}
 	return old, true
 }
 
@@ -237,6 +246,9 @@ func (rm *room) unregister(c *wsConn) {
 		delete(rm.viewers, c.id)
 	}
 	rm.mu.Unlock()
+	if r := rm.s.remote; r != nil {
+		r.unregistered(c)
+	}
 }
 
 // keep adds a message for an offline recipient, dropping the expired
@@ -369,6 +381,11 @@ func (rm *room) sweepLocked(now time.Time) {
 func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) bool {
 	rm.mu.Lock()
 	m := rm.master
+	if m == nil && rm.s.remote != nil {
+		rm.mu.Unlock()
+		rm.s.remote.toMaster(rm, from, action, frame) // on another node, or kept cluster-wide
+		return true
+	}
 	if m == nil {
 		now := rm.s.clock.Now()
 		if !rm.roomToKeepLocked(len(frame), now) {
@@ -380,6 +397,7 @@ func (rm *room) routeToMaster(from *wsConn, action string, frame []byte) bool {
 	rm.mu.Unlock()
 	if m != nil {
 		m.send(frame) // may write to the socket: outside the lock
+		rm.s.metrics.routed(false)
 	}
 	return true
 }
@@ -400,6 +418,13 @@ func (rm *room) routeToViewer(id, action, payload string, frame []byte) bool {
 	if v := rm.viewers[id]; v != nil {
 		rm.mu.Unlock()
 		v.send(frame) // may write to the socket: outside the lock
+		rm.s.metrics.routed(false)
+		return true
+	}
+	if r := rm.s.remote; r != nil {
+		m := rm.master
+		rm.mu.Unlock()
+		r.toViewer(rm, m, id, action, frame) // on another node, or kept cluster-wide
 		return true
 	}
 	now := rm.s.clock.Now()

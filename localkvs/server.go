@@ -33,7 +33,11 @@ type Server struct {
 	limits   Limits
 	log      *slog.Logger
 	verifier *sigv4.Verifier
-	store    *store
+	store    resourceStore // bbolt, or JetStream on a cluster: storeiface.go
+	bolt     *store        // the local bbolt store (a cluster node's holds the media index only)
+	cluster  *cluster      // this node's part in a cluster; nil on a single server: cluster.go
+	remote   remoteRouter  // the same cluster, as the rooms see it; nil on a single server
+	metrics  *metrics      // GET /metrics: metrics.go
 	media    *mediaServer  // storage sessions and their fragments: mediaserver.go
 	playback playbackState // HLS/DASH session tokens and fragment heads: playback.go
 	tls      *tlsMaterial
@@ -142,11 +146,20 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.iot = p
 	}
-	st, err := openStore(cfg.DataDir)
+	s.metrics = newMetrics(s)
+	if cfg.Cluster.enabled() {
+		c, err := newCluster(s)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster, s.remote = c, c
+		s.iceServers = c.iceServers
+	}
+	st, warnings, err := s.openResourceStore()
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range st.warnings {
+	for _, w := range warnings {
 		s.log.Warn(w)
 	}
 	s.store = st
@@ -494,6 +507,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Header.Get("Origin") != "" && s.cors(w, r) {
+		return
+	}
+	if s.serveOps(w, r) { // /healthz, /readyz, /metrics; a cluster node not ready: health.go
 		return
 	}
 	if r.Method == http.MethodGet {

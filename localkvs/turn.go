@@ -98,7 +98,9 @@ func (s *Server) startTURN(service net.Addr) error {
 	if t.max == 0 {
 		t.max = DefaultTURNAllocations
 	}
-	rand.Read(t.secret)
+	if !s.sharedTURNSecret(t.secret) { // a cluster's nodes share theirs: cluster.go
+		rand.Read(t.secret)
+	}
 	bandwidth := s.cfg.TURN.Bandwidth
 	if bandwidth == 0 {
 		bandwidth = DefaultTURNBandwidth

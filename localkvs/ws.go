@@ -25,6 +25,7 @@ func (s *Server) httpRefuse(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errInternal
 	}
 	s.logRefusal(r, "localkvs: WebSocket refused", "status", ae.status, "code", ae.code, "msg", ae.msg)
+	s.metrics.refusedConnect(ae)
 	refuse(w, ae) // and close: a refused client holds no keep-alive connection
 }
 
@@ -278,6 +279,7 @@ func (c *wsConn) handle(data []byte) {
 // fail answers a failed message with STATUS_RESPONSE when it carried a
 // correlationId, and otherwise only logs it (docs/protocol.md, "Frames").
 func (c *wsConn) fail(m *wire.ClientMessage, code, desc string) {
+	c.s.metrics.refusedMessage(code)
 	if m.CorrelationID == "" {
 		c.dropped(code == codeInvalidArgument, "localkvs: message dropped", "code", code, "why", desc)
 		return
