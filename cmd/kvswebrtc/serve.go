@@ -82,6 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		corsOrigins = append(corsOrigins, v)
 		return nil
 	})
+	clusterCfg := clusterFlags(fs) // serve_cluster.go
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -91,6 +92,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	if err := loadSecret(akid, secret, *secretFile, stderr); err != nil {
+		fmt.Fprintf(stderr, "kvswebrtc serve: %v\n", err)
+		return 2
+	}
+	cluster, err := clusterCfg(*allowRemote)
+	if err != nil {
 		fmt.Fprintf(stderr, "kvswebrtc serve: %v\n", err)
 		return 2
 	}
@@ -118,6 +124,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			AllowLoopbackPeers: *turnLoopback, AllowedPeers: turnPeers},
 		AllowedOrigins: corsOrigins,
 		IoT:            localkvs.IoTConfig{Enabled: *iot, Addr: *iotAddr, CredentialDuration: *iotTTL},
+		Cluster:        cluster,
 	}
 	keyID, devPair := localkvs.DevAccessKeyID, true
 	if *akid != "" {
@@ -134,6 +141,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	printServe(stdout, *output, srv, serveInfo{data: *data, keyID: keyID, devPair: devPair, tls: *useTLS, turnTTL: *turnTTL})
+	if *output != "json" {
+		printServeCluster(stdout, srv, cluster)
+	}
 
 	<-ctx.Done()
 	fmt.Fprintf(stderr, "kvswebrtc serve: %v: shutting down\n", context.Cause(ctx))
@@ -147,6 +157,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	store := "the in-memory channel store dropped"
 	if *data != "" {
 		store = "channel store " + filepath.Join(*data, "channels.db") + " closed"
+	}
+	if cluster.NATSURL != "" || cluster.Name != "" {
+		store = "left the cluster"
 	}
 	fmt.Fprintf(stderr, "kvswebrtc serve: stopped: GO_AWAY sent to %d signaling connection(s), %s\n", conns, store)
 	return 0
