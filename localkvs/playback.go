@@ -468,7 +468,32 @@ func parseFragment(m fragmentMeta, data []byte) (*playFragment, error) {
 		f.frames = append(f.frames, mkvFrame{track: b.TrackNumber, ts: base + int64(b.Timecode), key: b.Keyframe, data: b.Data[0]})
 	}
 	sort.SliceStable(f.frames, func(i, j int) bool { return f.frames[i].ts < f.frames[j].ts })
+	f.frames = mergeAccessUnits(f.frames)
 	return f, nil
+}
+
+// mergeAccessUnits joins the video frames that share a timestamp into one
+// (an access unit is every NAL unit of one picture time: the recorder may
+// store parameter sets apart from the picture they precede). Left apart,
+// the first would be a sample of zero duration, and a Media Source
+// Extensions player takes the step to the next as a discontinuity and
+// drops every frame up to the next key frame.
+func mergeAccessUnits(frames []mkvFrame) []mkvFrame {
+	out := frames[:0]
+	lastVideo := -1
+	for _, fr := range frames {
+		if fr.track == mkvVideoTrack && lastVideo >= 0 && out[lastVideo].ts == fr.ts {
+			prev := &out[lastVideo]
+			prev.data = append(append([]byte(nil), prev.data...), fr.data...)
+			prev.key = prev.key || fr.key
+			continue
+		}
+		out = append(out, fr)
+		if fr.track == mkvVideoTrack {
+			lastVideo = len(out) - 1
+		}
+	}
+	return out
 }
 
 // parseAVCConfig returns the first SPS and PPS of an
@@ -514,8 +539,12 @@ func (f *playFragment) codecs() string {
 }
 
 // trackFrames returns a track's frames and each one's duration in ms: to
-// the next frame of the track, the last to the fragment's end (or the
-// step before it).
+// the next frame of the track; the last one lasts as its Opus packet says
+// (audio) or as the step before it (video). Not to the fragment's end: the
+// next fragment's first frame of the track need not come at that time, and
+// a Media Source Extensions player takes a step of more than twice the
+// last duration as a discontinuity, dropping the video up to its next key
+// frame.
 func (f *playFragment) trackFrames(track uint64) ([]mkvFrame, []int64) {
 	var fr []mkvFrame
 	for _, x := range f.frames {
@@ -528,8 +557,8 @@ func (f *playFragment) trackFrames(track uint64) ([]mkvFrame, []int64) {
 		switch {
 		case i+1 < len(fr):
 			d[i] = fr[i+1].ts - fr[i].ts
-		case f.end() > fr[i].ts:
-			d[i] = f.end() - fr[i].ts
+		case track == mkvAudioTrack && opusDurationMS(fr[i].data) > 0:
+			d[i] = opusDurationMS(fr[i].data)
 		case i > 0:
 			d[i] = d[i-1]
 		case track == mkvAudioTrack:
@@ -540,6 +569,35 @@ func (f *playFragment) trackFrames(track uint64) ([]mkvFrame, []int64) {
 		d[i] = max(d[i], 1)
 	}
 	return fr, d
+}
+
+// opusDurationMS is the duration of an Opus packet from its TOC byte (RFC
+// 6716, 3.1), rounded to ms; 0 when it does not parse.
+func opusDurationMS(p []byte) int64 {
+	if len(p) == 0 {
+		return 0
+	}
+	config := p[0] >> 3
+	var us int64 // one frame, in microseconds
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		us = []int64{10000, 20000, 40000, 60000}[config%4]
+	case config < 16: // hybrid: 10, 20 ms
+		us = []int64{10000, 20000}[config%2]
+	default: // CELT: 2.5, 5, 10, 20 ms
+		us = []int64{2500, 5000, 10000, 20000}[config%4]
+	}
+	frames := int64(1)
+	switch p[0] & 3 {
+	case 1, 2:
+		frames = 2
+	case 3:
+		if len(p) < 2 {
+			return 0
+		}
+		frames = int64(p[1] & 0x3F)
+	}
+	return (frames*us + 500) / 1000
 }
 
 // mediaTime is a frame time on the session timeline (ms since the

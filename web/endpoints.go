@@ -114,8 +114,10 @@ func (s *Server) variant(c endpointChoice) (*variant, error) {
 	if c.EndpointType == "dualStack" {
 		lo.UseDualStackEndpoint = aws.DualStackEndpointStateEnabled
 	}
-	if c.FIPS || c.EndpointType == "dualStack" {
-		// The SDK's clients take the first source that sets these.
+	if (c.FIPS || c.EndpointType == "dualStack") && cfg.BaseEndpoint == nil {
+		// The SDK's clients take the first source that sets these. With a
+		// custom endpoint (a local service, an override) the SDK refuses
+		// them: there they choose the STUN server only (channel.STUNURL).
 		cfg.ConfigSources = append([]any{lo}, cfg.ConfigSources...)
 	}
 	v := &variant{aws: cfg, fips: c.FIPS, dual: c.EndpointType == "dualStack"}

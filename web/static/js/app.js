@@ -755,12 +755,32 @@ function diagnostics() {
       quality: test.qualityAverages,
       framesDecoded: test.framesDecoded(),
       videoWidth: test.videoWidth(),
-      playback: { how: player.how, state: player.state, error: player.error, segments: player.segments, url: player.url ? redactURL(player.url) : '' },
+      playback: playbackDiagnostics(),
       log: logger.lines.slice(-300),
     },
     null,
     2,
   );
+}
+
+function playbackDiagnostics() {
+  const v = $('playback-video');
+  const ranges = [];
+  for (let i = 0; i < v.buffered.length; i++) ranges.push([+v.buffered.start(i).toFixed(3), +v.buffered.end(i).toFixed(3)]);
+  return {
+    how: player.how,
+    state: player.state,
+    error: player.error,
+    segments: player.segments,
+    playlists: player.playlists,
+    url: player.url ? redactURL(player.url) : '',
+    currentTime: v.currentTime,
+    readyState: v.readyState,
+    paused: v.paused,
+    buffered: ranges,
+    frames: test.playbackFrames(),
+    mediaError: v.error ? `${v.error.code} ${v.error.message}` : '',
+  };
 }
 
 async function copyStatus(what, text) {

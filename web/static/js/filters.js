@@ -72,9 +72,11 @@ export function turnKind(url) {
 /**
  * Applies the TURN switches to RTCIceServer objects: cfg.turnUdp,
  * cfg.turnTcp, cfg.turnsUdp and cfg.turnsTcp keep or drop each kind of
- * TURN URL (undefined keeps it); cfg.turnOneSet keeps only the first TURN
- * server (GetIceServerConfig may return several sets with the same URLs).
- * STUN servers pass untouched; a TURN server left with no URL goes.
+ * TURN URL (undefined keeps it); cfg.turnOneSet keeps only the first set
+ * of TURN servers: GetIceServerConfig returns two sets with the same URLs,
+ * each with its own credentials, so a set is the servers sharing a
+ * username and credential. STUN servers pass untouched; a TURN server left
+ * with no URL goes.
  */
 export function filterIceServers(servers, cfg) {
   const keep = {
@@ -84,7 +86,7 @@ export function filterIceServers(servers, cfg) {
     'turns-tcp': cfg.turnsTcp !== false,
   };
   const out = [];
-  let turnSets = 0;
+  let firstSet = null;
   for (const s of servers || []) {
     const urls = [].concat(s.urls || []);
     const isTurn = urls.some((u) => turnKind(u));
@@ -92,10 +94,11 @@ export function filterIceServers(servers, cfg) {
       out.push(s);
       continue;
     }
-    if (cfg.turnOneSet && turnSets >= 1) continue;
+    const set = `${s.username || ''}\u0000${s.credential || ''}`;
+    if (firstSet === null) firstSet = set;
+    if (cfg.turnOneSet && set !== firstSet) continue;
     const kept = urls.filter((u) => !turnKind(u) || keep[turnKind(u)]);
     if (kept.length === 0) continue;
-    turnSets++;
     out.push({ ...s, urls: kept });
   }
   return out;
@@ -149,4 +152,47 @@ export function pickCodecs(codecs, allowed) {
   });
   const media = keep.filter((c) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
   return media.length ? keep : [];
+}
+
+/** Base64 bytes of a description as a signaling payload. */
+export function payloadSize(desc) {
+  return Math.ceil(new TextEncoder().encode(JSON.stringify(desc)).length / 3) * 4;
+}
+
+// Header extensions and feedback a media section cannot do without: the
+// MID (BUNDLE demultiplexing), transport-wide congestion control, NACK and
+// picture loss indication.
+const KEEP_EXTMAP = /urn:ietf:params:rtp-hdrext:sdes:mid|transport-wide-cc/;
+const KEEP_FB = / (nack|transport-cc)( pli)?$/;
+
+/**
+ * Shrinks an SDP for the 10 KB payload limit of KVS signaling. Level 1
+ * removes the header extensions and feedback lines of inactive media
+ * sections (which carry nothing); level 2 also keeps only the essential
+ * ones (MID, transport-cc, NACK, PLI) in every media section after the
+ * first of its kind, as a multi-track offer has. The peer answers without
+ * the removed ones, which the browser then does not use.
+ */
+export function compactSdp(sdp, level) {
+  const sections = String(sdp).split(/\r\n(?=m=)/);
+  const seenKind = new Set();
+  return sections
+    .map((sec, i) => {
+      if (i === 0) return sec;
+      const kind = sec.slice(2, sec.indexOf(' '));
+      const first = !seenKind.has(kind);
+      seenKind.add(kind);
+      const inactive = /\r\na=inactive(\r\n|$)/.test(sec);
+      const strip = inactive || (level >= 2 && !first);
+      if (!strip) return sec;
+      return sec
+        .split('\r\n')
+        .filter((l) => {
+          if (l.startsWith('a=extmap:')) return !inactive && KEEP_EXTMAP.test(l);
+          if (l.startsWith('a=rtcp-fb:')) return !inactive && KEEP_FB.test(l);
+          return true;
+        })
+        .join('\r\n');
+    })
+    .join('\r\n');
 }

@@ -60,36 +60,38 @@ export function parsePlaylist(text, base) {
 }
 
 /**
- * Parses a DASH MPD with one muxed (or one video) Representation and a
- * SegmentList: {dynamic, updateSeconds, codecs, mimeType, init, segments:
- * [{uri, seq}]}.
+ * Parses a DASH MPD whose Representations use a SegmentList (one per
+ * track, or one muxed): {dynamic, updateSeconds, reps: [{id, mimeType,
+ * codecs, init, segments: [uri]}]}, URIs resolved against base (and the
+ * MPD's BaseURL).
  */
 export function parseMPD(text, base) {
   const doc = new DOMParser().parseFromString(text, 'application/xml');
   const mpd = doc.documentElement;
   if (!mpd || mpd.localName !== 'MPD') throw new Error('not a DASH MPD');
-  const el = (root, name) => root.getElementsByTagNameNS('*', name)[0] || null;
+  const first = (root, name) => root.getElementsByTagNameNS('*', name)[0] || null;
   let b = base;
-  const baseURL = el(mpd, 'BaseURL');
+  const baseURL = first(mpd, 'BaseURL');
   if (baseURL && baseURL.textContent.trim()) b = new URL(baseURL.textContent.trim(), base).toString();
-  const rep = el(mpd, 'Representation');
-  const aset = el(mpd, 'AdaptationSet');
-  if (!rep) throw new Error('the MPD has no Representation');
-  const list = el(rep, 'SegmentList') || (aset && el(aset, 'SegmentList'));
-  if (!list) throw new Error('the MPD has no SegmentList (only SegmentList MPDs are played here)');
-  const init = el(list, 'Initialization');
-  const start = Number(list.getAttribute('startNumber') || 1);
-  const segs = [...list.getElementsByTagNameNS('*', 'SegmentURL')].map((s, i) => ({ uri: new URL(s.getAttribute('media'), b).toString(), seq: start + i }));
+  const reps = [];
+  for (const aset of mpd.getElementsByTagNameNS('*', 'AdaptationSet')) {
+    for (const rep of aset.getElementsByTagNameNS('*', 'Representation')) {
+      const list = first(rep, 'SegmentList') || first(aset, 'SegmentList');
+      if (!list) throw new Error('the MPD has no SegmentList (only SegmentList MPDs are played here)');
+      const init = first(list, 'Initialization');
+      reps.push({
+        id: rep.getAttribute('id') || String(reps.length),
+        mimeType: rep.getAttribute('mimeType') || aset.getAttribute('mimeType') || 'video/mp4',
+        codecs: rep.getAttribute('codecs') || aset.getAttribute('codecs') || '',
+        init: init ? new URL(init.getAttribute('sourceURL'), b).toString() : '',
+        segments: [...list.getElementsByTagNameNS('*', 'SegmentURL')].map((s) => new URL(s.getAttribute('media'), b).toString()),
+      });
+    }
+  }
+  if (!reps.length) throw new Error('the MPD has no Representation');
   const dur = /PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?/.exec(mpd.getAttribute('minimumUpdatePeriod') || '');
   const upd = dur ? Number(dur[1] || 0) * 3600 + Number(dur[2] || 0) * 60 + Number(dur[3] || 0) : 0;
-  return {
-    dynamic: mpd.getAttribute('type') === 'dynamic',
-    updateSeconds: upd,
-    codecs: rep.getAttribute('codecs') || (aset && aset.getAttribute('codecs')) || '',
-    mimeType: rep.getAttribute('mimeType') || (aset && aset.getAttribute('mimeType')) || 'video/mp4',
-    init: init ? new URL(init.getAttribute('sourceURL'), b).toString() : '',
-    segments: segs,
-  };
+  return { dynamic: mpd.getAttribute('type') === 'dynamic', updateSeconds: upd, reps };
 }
 
 /** Reports whether the browser plays HLS by itself. */
@@ -181,26 +183,32 @@ export class Player {
     return res.arrayBuffer();
   }
 
-  /** Opens a MediaSource on the element and a SourceBuffer for mime. */
-  async openSource(mime, gen) {
-    if (!MediaSource.isTypeSupported(mime)) throw new Error(`the browser cannot play ${mime}`);
+  /**
+   * Opens a MediaSource on the element with a SourceBuffer per mime type
+   * (one muxed, or one per track); this.sb is the first.
+   */
+  async openSource(mimes, gen) {
+    mimes = [].concat(mimes);
+    for (const m of mimes) if (!MediaSource.isTypeSupported(m)) throw new Error(`the browser cannot play ${m}`);
     const ms = new MediaSource();
     this.mediaSource = ms;
     this.objectURL = URL.createObjectURL(ms);
     this.video.src = this.objectURL;
     await new Promise((resolve) => ms.addEventListener('sourceopen', resolve, { once: true }));
     if (gen !== this.gen) throw new Error('stopped');
-    const sb = ms.addSourceBuffer(mime);
-    sb.mode = 'segments';
-    this.sb = sb;
+    this.buffers = mimes.map((m) => {
+      const sb = ms.addSourceBuffer(m);
+      sb.mode = 'segments';
+      return sb;
+    });
+    this.sb = this.buffers[0];
     this.startGapJumper();
-    return sb;
+    return this.buffers;
   }
 
-  async append(buf, gen) {
-    const sb = this.sb;
+  async append(buf, gen, sb = this.sb) {
     if (gen !== this.gen) throw new Error('stopped');
-    await this.trim();
+    await this.trim(sb);
     await new Promise((resolve, reject) => {
       const ok = () => {
         sb.removeEventListener('error', bad);
@@ -217,8 +225,7 @@ export class Player {
   }
 
   /** Drops what is more than 60 s behind the playhead, so that long recordings fit. */
-  async trim() {
-    const sb = this.sb;
+  async trim(sb) {
     const t = this.video.currentTime;
     if (!sb.buffered.length || sb.buffered.start(0) > t - 60) return;
     await new Promise((resolve) => {
@@ -230,7 +237,7 @@ export class Player {
   /** Starts the element at the first buffered time once data is there. */
   kick() {
     const v = this.video;
-    const b = this.sb && this.sb.buffered;
+    const b = this.video.buffered.length ? this.video.buffered : this.sb && this.sb.buffered;
     if (b && b.length && (v.currentTime < b.start(0) || v.currentTime > b.end(b.length - 1))) v.currentTime = b.start(0);
     if (v.paused) v.play().catch((e) => this.log.debug(`video.play(): ${e.message}`));
     this.state = 'playing';
@@ -241,7 +248,7 @@ export class Player {
     clearInterval(this.gapTimer);
     this.gapTimer = setInterval(() => {
       const v = this.video;
-      const b = this.sb && this.sb.buffered;
+      const b = v.buffered;
       if (!b || !b.length) return;
       for (let i = 0; i < b.length; i++) {
         if (v.currentTime < b.start(i) && (i === 0 || v.currentTime >= b.end(i - 1) - 0.1)) {
@@ -309,16 +316,27 @@ export class Player {
   async runDASH(url, gen) {
     let mpd = parseMPD(await this.fetchText(url), url);
     this.playlists++;
-    await this.openSource(`${mpd.mimeType}; codecs="${mpd.codecs || 'avc1.42e01f,opus'}"`, gen);
-    await this.append(await this.fetchBytes(mpd.init), gen);
-    const seen = new Set();
+    const reps = mpd.reps;
+    const buffers = await this.openSource(reps.map((r) => `${r.mimeType}; codecs="${r.codecs || 'avc1.42e01f,opus'}"`), gen);
+    for (let i = 0; i < reps.length; i++) await this.append(await this.fetchBytes(reps[i].init), gen, buffers[i]);
+    const seen = reps.map(() => new Set()); // segment URLs appended, per representation
     for (;;) {
-      for (const s of mpd.segments) {
-        if (seen.has(s.uri)) continue;
-        await this.append(await this.fetchBytes(s.uri), gen);
-        seen.add(s.uri);
-        this.segments++;
-        this.kick();
+      // The representations' segments go in together, position by
+      // position (a live MPD's window moves: URLs tell what is new).
+      const n = Math.min(...mpd.reps.map((r) => r.segments.length));
+      for (let k = 0; k < n; k++) {
+        let added = false;
+        for (let i = 0; i < reps.length && i < mpd.reps.length; i++) {
+          const u = mpd.reps[i].segments[k];
+          if (seen[i].has(u)) continue;
+          await this.append(await this.fetchBytes(u), gen, buffers[i]);
+          seen[i].add(u);
+          added = true;
+        }
+        if (added) {
+          this.segments++;
+          this.kick();
+        }
       }
       if (!mpd.dynamic) {
         this.finish();

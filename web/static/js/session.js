@@ -6,7 +6,7 @@
 // profile sent to each viewer over the data channel.
 
 import { SignalingClient } from './signaling.js';
-import { candidatePredicate, filterSdp, filterIceServers, pickCodecs, DEFAULT_CODECS } from './filters.js';
+import { candidatePredicate, filterSdp, filterIceServers, pickCodecs, compactSdp, payloadSize, DEFAULT_CODECS } from './filters.js';
 import { PROFILE_MESSAGE, profileMessage, parseProfile } from './metrics.js';
 import { describeStorage, joinStorageSession } from './storage.js';
 
@@ -378,15 +378,23 @@ export class Session {
     });
     pc.addEventListener('iceconnectionstatechange', () => {
       this.log.info(`${label}: ICE ${pc.iceConnectionState}`);
+      // The timeline's iceConnected is ICE's own: it comes before DTLS
+      // and the first frame, where connectionState may report later.
+      if ((pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') && !peer.iceUp) {
+        peer.iceUp = true;
+        this.hooks.step('iceConnected', label);
+        peer.steps.push(wallStep('iceConnected'));
+      }
     });
     pc.addEventListener('connectionstatechange', () => {
       const st = pc.connectionState;
       this.log.info(`${label}: connection ${st}`);
       if (st === 'connected') {
-        this.hooks.step('iceConnected', label);
-        peer.steps.push(wallStep('iceConnected'));
+        this.hooks.step('peerConnected', label);
+        peer.steps.push(wallStep('peerConnected'));
         this.hooks.state('connected');
         if (peerId === MEDIA_SERVER) this.hooks.ingestion('connected');
+        this.maybeSendProfile(peer);
       }
       if (st === 'failed' || st === 'closed') this.dropPeer(peerId, st);
       if (st === 'disconnected') {
@@ -438,7 +446,7 @@ export class Session {
       this.hooks.step('dataChannelOpen', label);
       peer.steps.push(wallStep('dataChannelOpen'));
       this.hooks.dataOpen(peer.id);
-      if (this.role === 'MASTER' && this.cfg.profilingTimeline) this.sendProfile(peer);
+      this.maybeSendProfile(peer);
     });
     dc.addEventListener('close', () => {
       this.log.info(`data channel to ${label} closed`);
@@ -457,6 +465,18 @@ export class Session {
       this.log.info(`data from ${label}: ${text}`);
       this.hooks.data(peer.id, text);
     });
+  }
+
+  /**
+   * Master with the profiling timeline on: sends a viewer the profile once
+   * both its peer connection is connected and its data channel open
+   * (either may come first).
+   */
+  maybeSendProfile(peer) {
+    if (this.role !== 'MASTER' || !this.cfg.profilingTimeline || peer.profileSent) return;
+    if (!peer.dc || peer.dc.readyState !== 'open' || peer.pc.connectionState !== 'connected') return;
+    peer.profileSent = true;
+    this.sendProfile(peer);
   }
 
   /** Sends a viewer the master's steps: its signaling steps and those for this viewer. */
@@ -480,7 +500,13 @@ export class Session {
     if (!this.cfg.trickleIce) await waitGatheringComplete(pc);
     const local = pc.localDescription;
     const desc = { type: local.type, sdp: filterSdp(local.sdp, this.keepSend) };
-    const size = Math.ceil(new TextEncoder().encode(JSON.stringify(desc)).length / 3) * 4;
+    let size = payloadSize(desc);
+    for (let level = 1; size > MAX_PAYLOAD && level <= 2; level++) {
+      const was = size;
+      desc.sdp = compactSdp(desc.sdp, level);
+      size = payloadSize(desc);
+      this.log.info(`the ${kind} is compacted for the ${MAX_PAYLOAD}-byte limit: ${was} -> ${size} bytes (level ${level})`);
+    }
     if (size > MAX_PAYLOAD) {
       this.log.error(`the ${kind} is ${size} bytes in base64, more than the ${MAX_PAYLOAD} bytes KVS accepts: turn trickle ICE or the codec filter on, or send fewer tracks`);
     }
@@ -506,10 +532,24 @@ export class Session {
     this.addLocalTracks(pc);
     const sendingVideo = this.localStream.getVideoTracks().length > 0;
     const videoRecv = cfg.receiveMultiTrack ? MULTI_TRACK_VIDEO - (sendingVideo ? 1 : 0) : sendingVideo ? 0 : 1;
-    for (let i = 0; i < videoRecv; i++) pc.addTransceiver('video', { direction: 'recvonly' });
+    const extra = [];
+    for (let i = 0; i < videoRecv; i++) {
+      const tr = pc.addTransceiver('video', { direction: 'recvonly' });
+      if (i > 0 || sendingVideo) extra.push(tr);
+    }
     if (!this.localStream.getAudioTracks().length) pc.addTransceiver('audio', { direction: 'recvonly' });
     if (cfg.openDataChannel) this.wireDataChannel(peer, pc.createDataChannel('kvsDataChannel'));
     applyCodecPreferences(pc, cfg, this.log);
+    // Four video m-lines with every codec pass the 10 KB payload limit: the
+    // extra ones offer the allowed codecs without retransmission.
+    for (const tr of extra) {
+      const codecs = (allowedCodecs(cfg, 'video') || RTCRtpReceiver.getCapabilities('video').codecs).filter((c) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
+      try {
+        if (codecs.length) tr.setCodecPreferences(codecs);
+      } catch (e) {
+        this.log.warn(`multi-track codecs: ${e.message}`);
+      }
+    }
     try {
       peer.makingOffer = true;
       await pc.setLocalDescription(await pc.createOffer());
