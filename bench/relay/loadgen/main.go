@@ -38,6 +38,8 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Senders, "senders", 16, "goroutines writing the viewers' messages")
 	fs.BoolVar(&cfg.Cleanup, "cleanup", true, "delete the created channels from an external -server afterwards")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of text")
+	var copts clusterOpts
+	registerClusterFlags(fs, &copts) // -cluster, -compare, -kill: cluster.go
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -52,6 +54,9 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 2
+	}
+	if copts.Nodes > 0 {
+		return mainCluster(cfg, copts, stdout, stderr, *jsonOut)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

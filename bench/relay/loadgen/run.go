@@ -41,6 +41,8 @@ type config struct {
 	Senders         int
 	Cleanup         bool // delete the channels afterwards (external serve only)
 	Log             io.Writer
+
+	wssFor func(p *peer) string // each peer's WSS endpoint (-cluster: cluster.go); nil: the one GetSignalingChannelEndpoint answers
 }
 
 // result is what a run measured.
@@ -356,7 +358,11 @@ func (r *runner) setupKVS(ctx context.Context, endpoint string) ([]string, error
 		if pe.id != "" {
 			q[sigv4.ParamClientID] = pe.id
 		}
-		return p.PresignURL(ctx, wss, q, time.Now())
+		ep := wss
+		if r.cfg.wssFor != nil {
+			ep = r.cfg.wssFor(pe)
+		}
+		return p.PresignURL(ctx, ep, q, time.Now())
 	}
 	return r.channels, nil
 }
