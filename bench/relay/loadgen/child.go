@@ -22,6 +22,7 @@ type child struct {
 	cmd  *exec.Cmd
 	dir  string
 	url  string // control-plane URL (serve) or ws:// URL (bare)
+	prof string // base URL of the pprof handlers (profserve only)
 	done chan error
 }
 
@@ -50,8 +51,10 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// startChild builds and starts the server; logs get its stderr.
-func startChild(ctx context.Context, repo string, bare bool, logs io.Writer) (*child, error) {
+// startChild builds and starts the server; logs get its stderr. With
+// profile (serve only) the child is bench/relay/profserve: the same
+// service with the net/http/pprof handlers on a second port.
+func startChild(ctx context.Context, repo string, bare, profile bool, logs io.Writer) (*child, error) {
 	root, err := moduleRoot(repo)
 	if err != nil {
 		return nil, err
@@ -62,8 +65,11 @@ func startChild(ctx context.Context, repo string, bare bool, logs io.Writer) (*c
 	}
 	c := &child{dir: dir, done: make(chan error, 1)}
 	pkg, name := "./cmd/kvswebrtc", "kvswebrtc"
-	if bare {
+	switch {
+	case bare:
 		pkg, name = "./bench/relay/echo", "echo"
+	case profile:
+		pkg, name = "./bench/relay/profserve", "profserve"
 	}
 	bin := filepath.Join(dir, name)
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
@@ -82,6 +88,9 @@ func startChild(ctx context.Context, repo string, bare bool, logs io.Writer) (*c
 			return nil, err
 		}
 		args = []string{"serve", "-addr", addr, "-data=", "-log-level", "warn"}
+		if profile {
+			args = []string{"-addr", addr, "-pprof", "127.0.0.1:0"}
+		}
 	}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Stderr = logs
@@ -99,7 +108,9 @@ func startChild(ctx context.Context, repo string, bare bool, logs io.Writer) (*c
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
-			if u, ok := strings.CutPrefix(line, "endpoint:"); ok && !bare {
+			if u, ok := strings.CutPrefix(line, "pprof:"); ok {
+				c.prof = strings.TrimSpace(u) // before "endpoint:", so before ready
+			} else if u, ok := strings.CutPrefix(line, "endpoint:"); ok && !bare {
 				ready <- strings.TrimSpace(u)
 			} else if u, ok := strings.CutPrefix(line, "listening on "); ok && bare {
 				ready <- u

@@ -30,6 +30,15 @@
 // ClientLimitExceededException after 400 ms (counted as a retry).
 //
 // It raises its soft RLIMIT_NOFILE to the hard limit; the child inherits it.
+// The report gives the CPU the machine's other processes used during the
+// relay, for runs on a shared machine.
+//
+// With -profile DIR the child is bench/relay/profserve (the same service
+// with the net/http/pprof handlers on a second port) and the generator saves
+// in DIR heap-held.pprof and goroutine-held.pprof with every connection
+// open, cpu.pprof of the relay (warm-up and window), and allocs-0.pprof and
+// allocs-1.pprof before and after it (go tool pprof -sample_index=alloc_space
+// -diff_base DIR/allocs-0.pprof DIR/allocs-1.pprof: what the relay allocated).
 //
 // Example (from the repository root):
 //

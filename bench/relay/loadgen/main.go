@@ -36,6 +36,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoReply, "no-reply", false, "masters do not answer; viewers send the whole -rate")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 32, "connects in flight")
 	fs.IntVar(&cfg.Senders, "senders", 16, "goroutines writing the viewers' messages")
+	fs.StringVar(&cfg.Profile, "profile", "", "run bench/relay/profserve (the service plus pprof) instead of kvswebrtc serve and save its profiles in this directory")
 	fs.BoolVar(&cfg.Cleanup, "cleanup", true, "delete the created channels from an external -server afterwards")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of text")
 	var copts clusterOpts
@@ -103,5 +104,6 @@ func report(w io.Writer, cfg *config, r *result) {
 	if r.ServerCPU > 0 {
 		fmt.Fprintf(w, "server CPU:        %.1f%% of one core during relay\n", 100*r.ServerCPU.Seconds()/(cfg.Warmup+cfg.Duration).Seconds())
 	}
-	fmt.Fprintf(w, "machine:           load average %s before, %s after; RLIMIT_NOFILE %d\n", r.LoadAvgBefore, r.LoadAvgAfter, r.NoFile)
+	fmt.Fprintf(w, "machine:           load average %s before, %s after; other processes %.0f%% of one core during relay; RLIMIT_NOFILE %d\n",
+		r.LoadAvgBefore, r.LoadAvgAfter, 100*r.OthersCPU.Seconds()/(cfg.Warmup+cfg.Duration).Seconds(), r.NoFile)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,8 @@ type config struct {
 	NoReply         bool
 	DialConcurrency int
 	Senders         int
-	Cleanup         bool // delete the channels afterwards (external serve only)
+	Profile         string // directory for the profiles of a profserve child ("": none)
+	Cleanup         bool   // delete the channels afterwards (external serve only)
 	Log             io.Writer
 
 	wssFor func(p *peer) string // each peer's WSS endpoint (-cluster: cluster.go); nil: the one GetSignalingChannelEndpoint answers
@@ -74,6 +76,7 @@ type result struct {
 	RSSEndKiB     int64 // end of the relay window
 	HWMKiB        int64 // peak
 	ServerCPU     time.Duration
+	OthersCPU     time.Duration // CPU time of the other processes of the machine during the relay
 	LoadAvgBefore string
 	LoadAvgAfter  string
 	NoFile        uint64
@@ -138,15 +141,22 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.NoFile, _ = raiseNoFile()
 
+	var prof *profiler
 	endpoint := cfg.Server
 	if endpoint == "" || endpoint == "embedded" {
 		fmt.Fprintf(log, "building and starting the %s as a child process...\n", res.Target)
-		c, err := startChild(ctx, cfg.Repo, cfg.Bare, log)
+		c, err := startChild(ctx, cfg.Repo, cfg.Bare, cfg.Profile != "", log)
 		if err != nil {
 			return nil, err
 		}
 		defer c.stop()
 		endpoint, res.ServerPID = c.url, c.pid()
+		if c.prof != "" {
+			if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
+				return nil, err
+			}
+			prof = &profiler{base: c.prof, dir: cfg.Profile, log: log}
+		}
 	}
 	r := &runner{cfg: cfg, log: log, bodies: map[string]string{}}
 	for _, a := range []string{actionOffer, actionAnswer, actionICE} {
@@ -191,21 +201,36 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if res.Held == 0 {
 		return res, errors.New("no connection opened")
 	}
+	if prof != nil {
+		prof.held(ctx)
+	}
 
 	// Relay.
 	var cpu0 time.Duration
 	if pid != 0 {
 		cpu0, _ = cpuTime(pid)
 	}
+	busy0, _ := busyTime()
+	self0, _ := cpuTime(os.Getpid())
 	start := time.Since(epoch)
 	r.winStart.Store(int64(start + cfg.Warmup))
 	r.winEnd.Store(int64(start + cfg.Warmup + cfg.Duration))
 	fmt.Fprintf(log, "relaying %.0f msg/s: %s warm-up, %s measured...\n", cfg.Rate, cfg.Warmup, cfg.Duration)
+	if prof != nil {
+		prof.startCPU(ctx, cfg.Warmup+cfg.Duration)
+	}
 	res.PacerLag = r.pace(ctx, start+cfg.Warmup+cfg.Duration)
+	if prof != nil {
+		prof.relayed(ctx)
+	}
 	res.RSSEndKiB = sampleRSS()
 	if pid != 0 {
 		cpu1, _ := cpuTime(pid)
 		res.ServerCPU = cpu1 - cpu0
+	}
+	if busy1, err := busyTime(); err == nil && busy0 > 0 {
+		self1, _ := cpuTime(os.Getpid())
+		res.OthersCPU = max(0, busy1-busy0-(self1-self0)-res.ServerCPU)
 	}
 	// Drain: wait for the messages of the window still in flight.
 	deadline := time.Now().Add(cfg.Drain)
@@ -253,6 +278,8 @@ func (cfg *config) validate() error {
 		return fmt.Errorf("-dial-concurrency %d must be >= 1", cfg.DialConcurrency)
 	case cfg.Senders < 1:
 		return fmt.Errorf("-senders %d must be >= 1", cfg.Senders)
+	case cfg.Profile != "" && (cfg.Bare || (cfg.Server != "" && cfg.Server != "embedded")):
+		return errors.New("-profile runs its own server child: it goes without -bare and -server")
 	}
 	if cfg.Region == "" {
 		cfg.Region = localkvs.DefaultRegion
