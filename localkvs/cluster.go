@@ -172,6 +172,9 @@ var (
 	clusterDeadAfter = 3 * time.Second
 	// clusterOpTimeout bounds one JetStream operation.
 	clusterOpTimeout = 5 * time.Second
+	// clusterStoreStale: a node whose writes to JetStream have all failed
+	// for this long is not ready (a stream leader's election takes seconds).
+	clusterStoreStale = 15 * time.Second
 )
 
 // clusterShards is how many subjects (and delivery goroutines) a node
@@ -213,7 +216,8 @@ type cluster struct {
 	connNo    atomic.Uint64
 	ready     atomic.Bool
 	notReady  atomic.Pointer[string] // why not ready, for /readyz
-	lastBeat  atomic.Int64           // unix nanos of the last successful heartbeat
+	lastBeat  atomic.Int64           // unix nanos of the last write of this node's entry to the nodes bucket
+	beating   atomic.Bool            // a write of this node's entry is in flight
 	turnSec   []byte
 	pendq     chan pendingMsg
 	subs      []*nats.Subscription
@@ -475,6 +479,11 @@ func (c *cluster) subscribe() error {
 	}
 	_ = sub.SetPendingLimits(1<<20, 256<<20)
 	c.subs = append(c.subs, sub)
+	hb, err := c.nc.Subscribe(c.prefix+"hb", c.onHeartbeat)
+	if err != nil {
+		return fmt.Errorf("localkvs: cluster: subscribe: %w", err)
+	}
+	c.subs = append(c.subs, hb)
 	return nil
 }
 
@@ -680,22 +689,51 @@ func replicasUnsupported(err error) bool {
 	return false
 }
 
-// heartbeat renews this node's entry in the nodes bucket.
+// heartbeat tells the other nodes that this one is alive: on a core NATS
+// subject, which is what they decide liveness on (it does not wait for
+// JetStream, whose stream leaders are elected again for a few seconds
+// after a node dies: liveness read from the bucket would let the
+// survivors see each other dead meanwhile), and in the nodes bucket, for
+// its endpoints (GetIceServerConfig lists another node's TURN server).
 func (c *cluster) heartbeat() {
+	if err := c.nc.Publish(c.prefix+"hb", []byte(c.node)); err != nil && c.ctx.Err() == nil {
+		c.log.Warn("localkvs: cluster heartbeat failed", "node", c.name, "err", err)
+	}
+	if !c.beating.CompareAndSwap(false, true) {
+		return // the last write to the bucket is still waiting
+	}
 	info := nodeInfo{Name: c.name, HTTP: c.s.URL(), Started: time.Now().UnixMilli()}
 	if t := c.s.turn.Load(); t != nil {
 		info.TURN = t.uris()
 	}
 	b, _ := json.Marshal(info)
-	ctx, cancel := context.WithTimeout(c.ctx, clusterOpTimeout)
-	defer cancel()
-	if _, err := c.nodes.kv.Put(ctx, "n."+token(c.node), b); err != nil {
-		if c.ctx.Err() == nil {
-			c.log.Warn("localkvs: cluster heartbeat failed", "node", c.name, "err", err)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.beating.Store(false)
+		ctx, cancel := context.WithTimeout(c.ctx, clusterOpTimeout)
+		defer cancel()
+		if _, err := c.nodes.kv.Put(ctx, "n."+token(c.node), b); err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Info("localkvs: cluster: renewing this node's entry failed", "node", c.name, "err", err)
+			}
+			return
 		}
+		c.lastBeat.Store(time.Now().UnixNano())
+	}()
+}
+
+// onHeartbeat notes that a node is alive.
+func (c *cluster) onHeartbeat(msg *nats.Msg) {
+	id := string(msg.Data)
+	if id == c.node {
 		return
 	}
-	c.lastBeat.Store(time.Now().UnixNano())
+	c.mu.Lock()
+	n := c.nodeMap[id]
+	n.seen = time.Now()
+	c.nodeMap[id] = n
+	c.mu.Unlock()
 }
 
 // applyNode keeps nodeMap: when each node was seen last.
@@ -757,10 +795,10 @@ func (c *cluster) aliveNodes() []string {
 // readyErr returns why the node cannot serve yet, or nil.
 func (c *cluster) readyErr() error {
 	if c.ready.Load() && c.nc.IsConnected() {
-		if lb := c.lastBeat.Load(); lb != 0 && time.Since(time.Unix(0, lb)) < clusterDeadAfter {
+		if lb := c.lastBeat.Load(); lb != 0 && time.Since(time.Unix(0, lb)) < clusterStoreStale {
 			return nil
 		}
-		return errors.New("the heartbeat to the nodes bucket is failing")
+		return errors.New("JetStream has taken no write for " + clusterStoreStale.String())
 	}
 	if !c.nc.IsConnected() {
 		return errors.New("not connected to NATS")
@@ -781,14 +819,14 @@ func errClusterUnavailable(why error) *apiError {
 // cleans nothing up.
 func (c *cluster) close() {
 	c.closeOnce.Do(func() {
+		c.cancel() // the heartbeat, the watches and the bootstrap stop
+		close(c.pendq)
+		c.wg.Wait() // and what is left to keep is written
 		if !c.crashed.Load() && c.ready.Load() && c.nc.IsConnected() {
 			ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
 			_ = c.nodes.kv.Delete(ctx, "n."+token(c.node))
 			cancel()
 		}
-		c.cancel()
-		close(c.pendq)
-		c.wg.Wait()
 		c.closeNATS()
 	})
 }

@@ -108,6 +108,31 @@
 // Channels and tags persist in a bbolt file in Config.DataDir; with an empty
 // DataDir they live in memory only.
 //
+// # Several nodes, one service
+//
+// With [ClusterConfig] (Config.Cluster) the server is one node of a cluster
+// on NATS JetStream: each node embeds a NATS server (Name, Listen, Routes)
+// or dials an existing NATS system (NATSURL). Channels, tags, streams and
+// media storage configurations live in a replicated key-value bucket
+// (create-if-absent, compare-revision updates and deletes); the limits of
+// a channel (one master, MaxViewers, ConnectsPerSecond, a ClientId's
+// replacement) are decided across the nodes by compare-and-set of a roster
+// per channel; messages between a master and viewers on different nodes go
+// over NATS subjects, and those for a recipient connected nowhere are kept
+// cluster-wide for the channel's MessageTtlSeconds. Every node runs its TURN
+// server with credentials signed by a shared secret, so any node accepts
+// what another handed out. A node that dies loses only its connections:
+// their clients connect again to another node. [Server.WaitReady] waits
+// until a node can serve (JetStream needs a quorum). docs/cluster.md
+// describes it all, with a 3-node setup.
+//
+// # Operations
+//
+// GET /healthz, GET /readyz and GET /metrics (Prometheus: connections by
+// role, messages routed local and remote, refusals by reason, signature
+// failures, TURN allocations, store latency) are served on the service's
+// port, single server or cluster node, without a signature.
+//
 // # AWS IoT credentials provider
 //
 // With Config.IoT.Enabled the server also emulates the AWS IoT credentials
