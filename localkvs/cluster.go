@@ -206,7 +206,7 @@ type cluster struct {
 	nodes   *kvWatch // the nodes bucket: who is alive
 	pending jetstream.Stream
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	rosterMap map[string]rosterState // channel ARN -> its roster, as the watch last saw it
 	nodeMap   map[string]nodeState   // node id -> when last seen
 	admitted  map[uint64]uint64      // admission seq (roster revision) -> connection number
@@ -764,8 +764,8 @@ func (c *cluster) alive(node string) bool {
 	if node == c.node {
 		return true
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return c.aliveLocked(node, time.Now())
 }
 

@@ -326,8 +326,8 @@ func (c *cluster) locateFresh(ctx context.Context, arn string, master bool, id s
 // locate returns the node holding a place (the master's, or viewer id's),
 // if it is alive: the roster's entry, or a newer hint (learn).
 func (c *cluster) locate(arn string, master bool, id string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock() // on every message to another node: readers only
+	defer c.mu.RUnlock()
 	st, ok := c.rosterMap[arn]
 	node := ""
 	if ok {
@@ -336,13 +336,8 @@ func (c *cluster) locate(arn string, master bool, id string) (string, bool) {
 		}
 	}
 	if len(c.hints) > 0 {
-		k := hintKey(arn, master, id)
-		if h, ok := c.hints[k]; ok {
-			if h.seq > st.rev {
-				node = h.node
-			} else {
-				delete(c.hints, k) // the roster caught up
-			}
+		if h, ok := c.hints[hintKey(arn, master, id)]; ok && h.seq > st.rev {
+			node = h.node // the roster has not caught up yet (learn drops the hint once it has)
 		}
 	}
 	if node == "" || !c.aliveLocked(node, time.Now()) {
@@ -366,12 +361,27 @@ func hintKey(arn string, master bool, id string) string { return arn + "\x00" + 
 // answer, so that an answer to a client that moved to another node goes
 // there and not to its old node.
 func (c *cluster) learn(arn string, master bool, id, node string, seq uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rosterMap[arn].rev >= seq {
+	c.mu.RLock() // on every message from another node: almost always known already
+	caught, hints := c.rosterMap[arn].rev >= seq, len(c.hints)
+	c.mu.RUnlock()
+	if caught && hints == 0 {
 		return
 	}
 	k := hintKey(arn, master, id)
+	if caught {
+		c.mu.RLock()
+		_, has := c.hints[k]
+		c.mu.RUnlock()
+		if !has {
+			return
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rosterMap[arn].rev >= seq {
+		delete(c.hints, k) // the roster caught up
+		return
+	}
 	if h, ok := c.hints[k]; ok && h.seq >= seq {
 		return
 	}

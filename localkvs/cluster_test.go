@@ -36,7 +36,7 @@ const (
 
 // testCluster is three nodes of one cluster.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	cfgs  []localkvs.Config
 	nodes []*localkvs.Server
 }
@@ -66,7 +66,7 @@ func clusterNodeConfig(name string, base, i int, storeDir string, limits localkv
 
 // startCluster starts three nodes on the port block base and waits until
 // each is ready and sees the other two.
-func startCluster(t *testing.T, name string, base int, limits localkvs.Limits) *testCluster {
+func startCluster(t testing.TB, name string, base int, limits localkvs.Limits) *testCluster {
 	t.Helper()
 	localkvs.SetClusterTiming(250*time.Millisecond, 2*time.Second)
 	tc := &testCluster{t: t}
@@ -123,7 +123,7 @@ func (tc *testCluster) waitReady(i int) {
 
 // scrape returns the value of an unlabelled (or the sum of a labelled)
 // metric on srv's /metrics.
-func scrape(t *testing.T, srv *localkvs.Server, name string) float64 {
+func scrape(t testing.TB, srv *localkvs.Server, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(srv.URL() + "/metrics")
 	if err != nil {
