@@ -1,15 +1,12 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
@@ -121,20 +118,8 @@ func TestBrowserMasterViewer(t *testing.T) {
 				t.Errorf("screenshot %s: %v, size %d", name, err, sizeOf(fi))
 			}
 		}
-		// KVS_DOCS_SCREENSHOT=path saves the README's picture: the viewer
-		// page after half a minute of stats, data sent both ways.
-		if p := os.Getenv("KVS_DOCS_SCREENSHOT"); p != "" {
-			mustEval[bool](viewer, `(document.getElementById('logLevel').value = 'info', document.getElementById('logLevel').dispatchEvent(new Event('change')), true)`)
-			n := mustEval[int](viewer, `kvsTest.statsSamples`)
-			viewer.waitJS(`kvsTest.statsSamples >= `+itoa(n+30), 60*time.Second)
-			ctx, cancel := context.WithTimeout(viewer.ctx, 30*time.Second)
-			err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1240))
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			viewer.screenshot(p)
-		}
+		// The README's picture comes from TestBrowserRecordingViewer
+		// (KVS_DOCS_SCREENSHOT=path).
 	})
 
 	t.Run("ViewerLeaves", func(t *testing.T) {

@@ -208,18 +208,24 @@ func TestBrowserRecordingViewer(t *testing.T) {
 	})
 
 	if path := os.Getenv("KVS_DOCS_SCREENSHOT"); path != "" {
-		// The README's picture: the recording viewer playing the live
-		// recording, the storage controls open beside it.
-		setFields(p, map[string]any{"playbackProtocol": "hls", "playbackMode": "LIVE", "playbackPlayer": "mse"})
-		playAndWait(t, p, 30)
+		// The README's picture: the page as a viewer of the recording
+		// master (live over WebRTC, with its quality and stats) and, below,
+		// the recording viewer playing the stream live over HLS, the
+		// storage controls open on the left.
 		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
-		err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000))
+		err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1860))
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustEval[bool](p, `(document.getElementById('storage-fields').open = true, document.getElementById('storage-fields').scrollIntoView({block: 'start'}), true)`)
-		p.waitJS(`kvsTest.playbackFrames() > 150`, 20*time.Second)
+		setFields(p, map[string]any{"clientId": "viewer-1", "sendVideo": false, "sendAudio": false, "candidateFilter": "loopback",
+			"playbackProtocol": "hls", "playbackMode": "LIVE", "playbackPlayer": "mse"})
+		mustEval[bool](p, `(kvsTest.player.stop(), kvsTest.start('viewer'), true)`)
+		p.waitJS(`kvsTest.videoWidth() > 0 && kvsTest.stats && kvsTest.stats.framesDecoded > 30`, goWait)
+		playAndWait(t, p, 30)
+		mustEval[bool](p, `(document.getElementById('storage-fields').open = true, document.getElementById('logLevel').value = 'info', window.scrollTo(0, 0), true)`)
+		n := mustEval[int](p, `kvsTest.statsSamples`)
+		p.waitJS(`kvsTest.statsSamples >= `+itoa(n+15)+` && kvsTest.playbackFrames() > 300`, 60*time.Second)
 		p.screenshot(path)
 	}
 }

@@ -395,6 +395,7 @@ function removeRemoteView(peerId) {
 
 function resetViews() {
   $('local-video').srcObject = null;
+  $('local-view').hidden = false;
   removeRemoteView('master');
   $('remote-views').textContent = '';
 }
@@ -552,6 +553,8 @@ async function start(role) {
       const v = $('local-video');
       v.srcObject = stream;
       v.play().catch(() => {});
+      // Nothing sent (a viewer that only watches): no empty local picture.
+      $('local-view').hidden = !stream || stream.getTracks().length === 0;
     },
     remoteStream: (peerId, stream) => {
       attachVideo(remoteView(peerId), stream, session.label(peerId));

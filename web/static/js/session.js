@@ -224,6 +224,7 @@ export class Session {
       }
     } else {
       this.localStream = new MediaStream();
+      this.hooks.localStream(this.localStream);
     }
     this.signaling = new SignalingClient({
       role: this.role,
