@@ -272,8 +272,8 @@ func (c *cluster) leave(arn string, master bool, id string, seq uint64) {
 	if seq != 0 && !known {
 		return
 	}
-	if c.crashed.Load() {
-		return
+	if c.crashed.Load() || c.s.closed.Load() {
+		return // a node that stops drops its entry from the nodes bucket instead: its places free at once
 	}
 	_, err := c.updateRoster(arn, func(r *roster) (bool, error) {
 		e := r.entry(master, id)
