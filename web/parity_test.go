@@ -289,6 +289,22 @@ func TestBrowserMultiTrack(t *testing.T) {
 	if v, a := strings.Count(sdp, "\r\nm=video "), strings.Count(sdp, "\r\nm=audio "); v != 4 || a != 1 {
 		t.Errorf("multi-track offer has %d video and %d audio m-lines, want 4 and 1", v, a)
 	}
+	// A master with two cameras (here the fake camera twice): the
+	// multi-track viewer shows the second video in a labelled view of its
+	// own, and it plays.
+	two := openTab(t, browser, "two-cameras", st.URL+"/")
+	mustEval[bool](two, `(() => { const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+		navigator.mediaDevices.getUserMedia = async (c) => { const s = await gum(c); if (c.video) s.addTrack(s.getVideoTracks()[0].clone()); return s; };
+		return true; })()`)
+	setFields(two, map[string]any{"channelName": "multi-two", "resolution": "640x480", "candidateFilter": "loopback", "sendAudio": true, "sendVideo": true})
+	mustEval[bool](two, `(kvsTest.start('master'), true)`)
+	two.waitJS(`kvsTest.state === 'signaling'`, 20*time.Second)
+	tv := openTab(t, browser, "two-viewer", st.PageURL(pageQuery(base, map[string]string{"view": "viewer", "channelName": "multi-two", "clientId": "multi-2", "sendVideo": "false", "receiveMultiTrack": "true"})))
+	tv.waitJS(`kvsTest.videoWidth() > 0 && document.getElementById('remote-video-track-1') && document.getElementById('remote-video-track-1').videoWidth > 0`, 30*time.Second)
+	if label := mustEval[string](tv, `document.querySelector('#remote-track-1 figcaption').textContent`); !strings.HasPrefix(label, "master track 2") {
+		t.Errorf("second track's label %q", label)
+	}
+
 	plain := openTab(t, browser, "plain", st.PageURL(pageQuery(base, map[string]string{"view": "viewer", "clientId": "plain-v", "sendVideo": "false", "receiveMultiTrack": "false"})))
 	plain.waitJS(`kvsTest.sent().some(m => m.kind === 'offer')`, 20*time.Second)
 	if v := strings.Count(mustEval[string](plain, `kvsTest.sent().find(m => m.kind === 'offer').sdp`), "\r\nm=video "); v != 1 {

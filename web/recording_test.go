@@ -301,4 +301,17 @@ func TestBrowserMasterIngests(t *testing.T) {
 	click(p, "last-minute")
 	setFields(p, map[string]any{"playbackProtocol": "hls", "playbackMode": "ON_DEMAND", "containerFormat": "FRAGMENTED_MP4", "playbackPlayer": "mse"})
 	playAndWait(t, p, 10)
+
+	// A viewer in ingestion mode joining by hand: the button is there,
+	// sends no video, and calls JoinStorageSessionAsViewer, which the local
+	// media server refuses (it records the master only) with a message the
+	// page shows.
+	setFields(p, map[string]any{"ingestMode": "on", "showJoinStorageSessionAsViewer": true, "sendVideo": true, "clientId": "storage-viewer"})
+	mustEval[bool](p, `(kvsTest.start('viewer'), true)`)
+	p.waitJS(`!document.getElementById('join-storage-session-as-viewer').hidden`, 20*time.Second)
+	if mustEval[bool](p, `kvsTest.sending('video')`) {
+		t.Error("a viewer in ingestion mode sends video")
+	}
+	click(p, "join-storage-session-as-viewer")
+	p.waitJS(`kvsTest.ingestion.some(e => e.state === 'failed' && e.detail.includes('JoinStorageSessionAsViewer is not supported by the local service'))`, 20*time.Second)
 }
