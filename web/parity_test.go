@@ -57,6 +57,10 @@ func TestBrowserCandidateAndTURNFilters(t *testing.T) {
 	}
 
 	t.Run("SendHostOff", func(t *testing.T) {
+		// The peers may connect before the viewer's TURN allocation is done
+		// (the master's host candidates and the viewer's checks suffice on
+		// loopback), so wait for the relay candidate it trickles.
+		noHost.waitJS(`kvsTest.sent().some(m => (m.candidate || '').includes(' typ relay') || (m.sdp || '').includes(' typ relay'))`, 30*time.Second)
 		sent := mustEval[[]map[string]any](noHost, `kvsTest.sent()`)
 		var cands []string
 		for _, m := range sent {
