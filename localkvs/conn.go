@@ -18,12 +18,12 @@ const (
 	closeNormal    = websocket.StatusNormalClosure
 	closePolicy    = websocket.StatusPolicyViolation
 
-	// sendQueue is the per-connection queue of frames waiting to be written.
+	// sendQueue is how many frames may wait for a connection's writer.
 	sendQueue = 256
-	// writeTimeout bounds one frame write to a client by its writer goroutine.
+	// writeTimeout bounds one frame write to a client by its drain goroutine.
 	writeTimeout = 10 * time.Second
 	// defaultInlineWriteTimeout bounds a frame written from the sender's
-	// goroutine (see wsConn.writeInline). Such a write only blocks when the
+	// goroutine (see wsConn.send). Such a write only blocks when the
 	// client's socket buffer is full, that is when the client does not
 	// read: it is then disconnected, as a full send queue would.
 	defaultInlineWriteTimeout = time.Second
@@ -42,34 +42,38 @@ func mustMarshal(v any) []byte {
 }
 
 // wsConn is one signaling WebSocket. Its read loop runs on the HTTP handler
-// goroutine; one writer goroutine drains a bounded queue, so a slow client
-// never blocks the room or the sender.
+// goroutine. A frame for it is written by the goroutine that sends it when
+// nothing else is being written to the connection (almost always); frames
+// that arrive meanwhile wait in a bounded queue that a goroutine started on
+// demand drains, so a slow client never blocks the room or more than one
+// sender. An idle connection holds no writer goroutine, no queue and one
+// timer (bench/README.md, "Relay tail after the hub split").
 type wsConn struct {
 	s      *Server
 	rm     *room
-	ws     *websocket.Conn                // set once upgraded, before the writer starts
-	wsp    atomic.Pointer[websocket.Conn] // ws, for other goroutines (nil before the upgrade)
-	abort  atomic.Bool                    // close without writing what is queued
-	id     string                         // viewer ClientId; "" for the master
+	id     string // viewer ClientId; "" for the master
 	master bool
 	seq    uint64 // admission order in the room
 
-	out        chan []byte
-	pending    atomic.Int32 // frames queued in out or being written by the writer
-	wmu        sync.Mutex   // held while a frame is written
-	live       atomic.Bool  // the writer runs: inline writes are allowed
-	goAwaySent atomic.Bool  // GO_AWAY queued once already
-	closing    chan struct{}
-	closeOnce  sync.Once
+	mu         sync.Mutex
+	ws         *websocket.Conn // set once upgraded, with live
+	q          [][]byte        // frames waiting for the writer; nil when none
+	writing    bool            // a writer owns the socket: an inline write, the drain goroutine or the close
+	live       bool            // upgraded: frames may be written
+	closing    bool            // close was called: no more frames are taken
+	abort      bool            // close without writing what is queued
+	goAwaySent bool            // GO_AWAY queued once already
 	closeCode  websocket.StatusCode
 	closeWhy   string
+	timer      timer         // idle timeout, GO_AWAY and the duration cut (startTimers)
+	done       chan struct{} // closed once the socket is closed (after live)
+
 	lastActive atomic.Int64 // unix nanos of the last message from the client
+	goAwayAt   time.Time    // set by startTimers, read by its timer
+	cutAt      time.Time
 
 	sdp, ice *rate.Limiter // message rates, used by the read loop
 	bad      badFrames     // dropped frames: logs and the garbage budget (garbage.go), read loop only
-
-	timerMu sync.Mutex
-	timers  []timer
 }
 
 func (c *wsConn) role() string {
@@ -80,72 +84,162 @@ func (c *wsConn) role() string {
 }
 
 // send delivers a frame without waiting on the client. When nothing is
-// queued for the connection it writes the frame at once from the caller's
-// goroutine (saving the hand-off to the writer goroutine, the larger part
-// of the relay latency); otherwise it queues it. A full queue means the
-// client does not read: it is disconnected (it will reconnect) rather than
-// stall others.
+// being written to the connection it writes the frame at once from the
+// caller's goroutine (saving a hand-off to another goroutine, the larger
+// part of the relay latency); otherwise it queues it behind the write in
+// progress. A full queue means the client does not read: it is
+// disconnected (it will reconnect) rather than stall others. The frame is
+// not modified and may be kept.
 func (c *wsConn) send(frame []byte) {
-	if c.writeInline(frame) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return
 	}
-	if c.enqueue(frame) {
+	if c.live && !c.writing { // then nothing is queued: the last writer drained it
+		c.writing = true
+		c.mu.Unlock()
+		c.writeInline(frame)
 		return
 	}
-	select {
-	case <-c.closing:
+	if len(c.q) < sendQueue {
+		c.q = append(c.q, frame) // a writer holds the socket, or the upgrade is not done
+		c.mu.Unlock()
 		return
-	default:
 	}
+	c.abort = true
+	c.mu.Unlock()
 	c.s.log.Warn("localkvs: client too slow, send queue full; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
-	c.abort.Store(true)
 	c.close(closePolicy, "send queue full: client too slow")
 	go c.closeNow() // the writer may be stuck writing to this client
 }
 
-// enqueue hands a frame to the writer goroutine; false when the queue is full.
+// enqueue queues a frame for the writer; false when the queue is full.
 func (c *wsConn) enqueue(frame []byte) bool {
-	c.pending.Add(1)
-	select {
-	case c.out <- frame:
-		return true
-	default:
-		c.pending.Add(-1)
+	c.mu.Lock()
+	if len(c.q) >= sendQueue {
+		c.mu.Unlock()
 		return false
 	}
+	c.q = append(c.q, frame)
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.drain()
+	}
+	return true
 }
 
-// writeInline writes frame from the caller's goroutine if no frame is queued
-// or being written for this connection, so frames keep their order. It
-// reports whether it took the frame.
-func (c *wsConn) writeInline(frame []byte) bool {
-	if !c.live.Load() || c.pending.Load() != 0 || !c.wmu.TryLock() {
+// startWriterLocked reports whether the caller must start the drain
+// goroutine (and takes the socket for it): the connection is upgraded and
+// no writer holds the socket. Called with c.mu held.
+func (c *wsConn) startWriterLocked() bool {
+	if !c.live || c.writing {
 		return false
 	}
-	defer c.wmu.Unlock()
-	if c.pending.Load() != 0 || !c.live.Load() {
-		return false
-	}
-	select {
-	case <-c.closing:
-		return false
-	default:
-	}
+	c.writing = true
+	return true
+}
+
+// writeInline writes frame from the caller's goroutine, which owns the
+// socket (c.writing), then hands the socket on: to a drain goroutine when
+// frames were queued meanwhile or the connection is closing.
+func (c *wsConn) writeInline(frame []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.inlineWriteTimeout)
 	err := c.ws.Write(ctx, websocket.MessageText, frame)
 	cancel()
 	if err != nil {
 		c.s.log.Warn("localkvs: client too slow or gone, write failed; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
-		c.abort.Store(true)
+		c.mu.Lock()
+		c.abort = true
+		c.mu.Unlock()
 		c.close(closePolicy, "write failed: client too slow")
 		go c.closeNow()
 	}
-	return true
+	c.mu.Lock()
+	if len(c.q) == 0 && !c.closing {
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	go c.drain()
+}
+
+// drain writes the queued frames, owning the socket, until the queue is
+// empty; on a close it writes the rest (bounded) and closes the socket.
+func (c *wsConn) drain() {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			c.finish()
+			return
+		}
+		if len(c.q) == 0 {
+			c.q = nil // an idle connection keeps no queue
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		f := c.q[0]
+		c.q[0] = nil
+		c.q = c.q[1:]
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err := c.ws.Write(ctx, websocket.MessageText, f)
+		cancel()
+		if err != nil {
+			c.close(closeGoingAway, "write failed")
+			c.ws.CloseNow()
+			close(c.done)
+			return
+		}
+	}
+}
+
+// finish ends a closing connection, owning the socket: it writes what is
+// queued (within drainTimeout) unless the close is an abort, then runs the
+// close handshake.
+func (c *wsConn) finish() {
+	defer close(c.done)
+	c.mu.Lock()
+	q, abort := c.q, c.abort
+	c.q = nil
+	code, why := c.closeCode, c.closeWhy
+	c.mu.Unlock()
+	if abort {
+		c.ws.CloseNow()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	for _, f := range q {
+		if c.ws.Write(ctx, websocket.MessageText, f) != nil {
+			break
+		}
+	}
+	cancel()
+	c.ws.Close(code, why)
+}
+
+// goLive makes an upgraded connection writable: frames queued before (kept
+// messages, GO_AWAY) and a close asked for before are handled from now on.
+func (c *wsConn) goLive(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.ws, c.live = ws, true
+	start := (len(c.q) > 0 || c.closing) && c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.drain()
+	}
 }
 
 // closeNow cuts the connection without a close handshake.
 func (c *wsConn) closeNow() {
-	if ws := c.wsp.Load(); ws != nil {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
 		ws.CloseNow()
 	}
 }
@@ -154,70 +248,90 @@ func (c *wsConn) closeNow() {
 // A connection gets at most one: the maximum-duration timer, Shutdown and a
 // connection admitted while the server shuts down may all ask.
 func (c *wsConn) goAway() {
-	if c.goAwaySent.Swap(true) {
-		return
+	c.mu.Lock()
+	again := c.goAwaySent
+	c.goAwaySent = true
+	c.mu.Unlock()
+	if !again {
+		c.enqueue(goAwayFrame)
 	}
-	c.enqueue(goAwayFrame)
 }
 
 // close starts closing: the writer writes what is queued (bounded), then
 // runs the close handshake. Safe to call many times and from any goroutine.
 func (c *wsConn) close(code websocket.StatusCode, why string) {
-	c.closeOnce.Do(func() {
-		c.closeCode, c.closeWhy = code, why
-		close(c.closing)
-		c.timerMu.Lock()
-		for _, t := range c.timers {
-			t.Stop()
-		}
-		c.timerMu.Unlock()
-	})
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeWhy = code, why
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.finish()
+	}
 }
 
-func (c *wsConn) writeLoop(done chan<- struct{}) {
-	defer close(done)
-	write := func(ctx context.Context, f []byte) error {
-		c.wmu.Lock()
-		err := c.ws.Write(ctx, websocket.MessageText, f)
-		c.wmu.Unlock()
-		c.pending.Add(-1)
-		return err
+// startTimers arms the connection's one timer, for the earliest of the idle
+// timeout, the GO_AWAY ahead of the maximum duration and the cut; it
+// re-arms itself for the next (see onTimer).
+func (c *wsConn) startTimers() {
+	l := c.s.limits
+	now := c.s.clock.Now()
+	c.goAwayAt = now.Add(l.MaxConnectionDuration - l.GoAwayLead)
+	c.cutAt = now.Add(l.MaxConnectionDuration)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
 	}
-	for {
-		select {
-		case f := <-c.out:
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := write(ctx, f)
-			cancel()
-			if err != nil {
-				c.live.Store(false)
-				c.close(closeGoingAway, "write failed")
-				c.ws.CloseNow()
-				return
-			}
-		case <-c.closing:
-			c.live.Store(false)
-			if c.abort.Load() {
-				c.ws.CloseNow()
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-		drain:
-			for {
-				select {
-				case f := <-c.out:
-					if write(ctx, f) != nil {
-						break drain
-					}
-				default:
-					break drain
-				}
-			}
-			cancel()
-			c.wmu.Lock() // let an inline write in progress finish first
-			c.wmu.Unlock()
-			c.ws.Close(c.closeCode, c.closeWhy)
-			return
+	// onTimer re-arms c.timer under c.mu: it cannot see c.timer before it is set.
+	c.timer = c.s.clock.AfterFunc(c.nextLocked(now).Sub(now), c.onTimer)
+}
+
+// nextLocked returns when the timer must fire next. Called with c.mu held.
+func (c *wsConn) nextLocked(now time.Time) time.Time {
+	next := time.Unix(0, c.lastActive.Load()).Add(c.s.limits.IdleTimeout)
+	if !c.goAwaySent && c.goAwayAt.Before(next) {
+		next = c.goAwayAt
+	}
+	if c.cutAt.Before(next) {
+		next = c.cutAt
+	}
+	return next
+}
+
+// onTimer closes the connection at the cut or after the idle timeout, sends
+// GO_AWAY when its time has come, and re-arms the timer for what is next.
+func (c *wsConn) onTimer() {
+	l := c.s.limits
+	now := c.s.clock.Now()
+	if !now.Before(c.cutAt) {
+		c.close(closeNormal, "maximum connection duration reached")
+		return
+	}
+	if since := time.Duration(now.UnixNano() - c.lastActive.Load()); since >= l.IdleTimeout {
+		c.s.log.Debug("localkvs: idle timeout", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+		c.close(closeNormal, "idle timeout: no message for "+l.IdleTimeout.String())
+		return
+	}
+	if !now.Before(c.goAwayAt) {
+		c.mu.Lock()
+		sent := c.goAwaySent
+		c.mu.Unlock()
+		if !sent {
+			c.s.log.Debug("localkvs: GO_AWAY (maximum connection duration ahead)", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
+			c.goAway()
 		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		c.timer.Reset(c.nextLocked(now).Sub(now))
 	}
 }

@@ -58,23 +58,19 @@ func FuzzFrame(f *testing.F) {
 		}
 		conn := &wsConn{
 			s: s, rm: rm, id: id, master: master,
-			out:     make(chan []byte, sendQueue),
-			closing: make(chan struct{}),
-			sdp:     newLimiter(-1),
-			ice:     newLimiter(-1),
+			done: make(chan struct{}),
+			sdp:  newLimiter(-1),
+			ice:  newLimiter(-1),
 		}
-		conn.handle(data)
-		for {
-			select {
-			case frame := <-conn.out:
-				var m wire.ServiceMessage
-				if err := json.Unmarshal(frame, &m); err != nil {
-					t.Fatalf("the service answered %q with a frame that is not JSON: %q", data, frame)
-				}
-				continue
-			default:
+		conn.handle(data) // not upgraded: what it sends is queued
+		conn.mu.Lock()
+		queued := conn.q
+		conn.mu.Unlock()
+		for _, frame := range queued {
+			var m wire.ServiceMessage
+			if err := json.Unmarshal(frame, &m); err != nil {
+				t.Fatalf("the service answered %q with a frame that is not JSON: %q", data, frame)
 			}
-			break
 		}
 		rm.mu.Lock()
 		defer rm.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -89,13 +88,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer s.conns.Done()
 
 	// Register before the upgrade completes, so that once the client sees
-	// the 101 it is reachable: frames for it queue until the writer starts.
+	// the 101 it is reachable: frames for it queue until it goes live.
 	c := &wsConn{
 		s: s, rm: rm, id: id, master: !isViewer, seq: seq,
-		out:     make(chan []byte, sendQueue),
-		closing: make(chan struct{}),
-		sdp:     newLimiter(s.limits.SDPPerSecond),
-		ice:     newLimiter(s.limits.ICEPerSecond),
+		done: make(chan struct{}),
+		sdp:  newLimiter(s.limits.SDPPerSecond),
+		ice:  newLimiter(s.limits.ICEPerSecond),
 	}
 	c.lastActive.Store(s.clock.Now().UnixNano())
 	old, ok := rm.register(c)
@@ -119,8 +117,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.limits.MaxPayload)*2 + 64<<10)
-	c.ws = ws
-	c.wsp.Store(ws)
 	if _, still := s.store.get("", arn); !still {
 		c.close(closeNormal, "signaling channel deleted")
 	}
@@ -132,53 +128,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Debug("localkvs: connected", "channel", arn, "role", c.role(), "clientId", id, "remote", r.RemoteAddr)
 
-	wdone := make(chan struct{})
-	c.live.Store(true)
-	go c.writeLoop(wdone)
+	c.goLive(ws)
 	c.startTimers()
 	c.readLoop()
 	c.close(closeNormal, "")
-	<-wdone
+	<-c.done
 	rm.unregister(c)
 	s.log.Debug("localkvs: disconnected", "channel", arn, "role", c.role(), "clientId", id, "reason", c.closeWhy)
-}
-
-// startTimers arms the idle timeout and the connection-duration cut.
-func (c *wsConn) startTimers() {
-	l := c.s.limits
-	idle := l.IdleTimeout
-	clk := c.s.clock
-	var idleT timer
-	idleT = clk.AfterFunc(idle, func() {
-		since := time.Duration(clk.Now().UnixNano() - c.lastActive.Load())
-		if since >= idle {
-			c.s.log.Debug("localkvs: idle timeout", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
-			c.close(closeNormal, "idle timeout: no message for "+idle.String())
-			return
-		}
-		idleT.Reset(idle - since)
-	})
-	goAwayT := clk.AfterFunc(l.MaxConnectionDuration-l.GoAwayLead, func() {
-		c.s.log.Debug("localkvs: GO_AWAY (maximum connection duration ahead)", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
-		c.goAway()
-	})
-	cutT := clk.AfterFunc(l.MaxConnectionDuration, func() {
-		c.close(closeNormal, "maximum connection duration reached")
-	})
-	c.timerMu.Lock()
-	c.timers = []timer{idleT, goAwayT, cutT}
-	closed := false
-	select {
-	case <-c.closing:
-		closed = true
-	default:
-	}
-	c.timerMu.Unlock()
-	if closed {
-		idleT.Stop()
-		goAwayT.Stop()
-		cutT.Stop()
-	}
 }
 
 func (c *wsConn) readLoop() {
