@@ -2,10 +2,11 @@ package localkvs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -137,31 +138,65 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("localkvs: disconnected", "channel", arn, "role", c.role(), "clientId", id, "reason", c.closeWhy)
 }
 
+// readBufs holds the buffers client frames are read into. A frame is
+// handled before its buffer goes back (handle keeps nothing of it), so an
+// idle connection holds no read buffer of its own.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledRead is the largest read buffer put back in readBufs.
+const maxPooledRead = 64 << 10
+
 func (c *wsConn) readLoop() {
 	ctx := context.Background()
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, r, err := c.ws.Reader(ctx)
+		if err != nil {
+			return
+		}
+		bp := readBufs.Get().(*[]byte)
+		data, err := readAll(r, (*bp)[:0])
 		if err != nil {
 			return
 		}
 		c.lastActive.Store(c.s.clock.Now().UnixNano())
-		if typ != websocket.MessageText {
+		switch {
+		case typ != websocket.MessageText:
 			c.dropped(true, "localkvs: binary frame dropped")
-			continue
-		}
-		if !utf8.Valid(data) { // RFC 6455, section 8.1
+		case !utf8.Valid(data): // RFC 6455, section 8.1
 			c.dropped(false, "localkvs: text frame is not UTF-8; closing with 1007")
 			c.close(closeInvalidData, "text frame is not valid UTF-8")
-			continue
+		default:
+			c.handle(data)
 		}
-		c.handle(data)
+		if cap(data) <= maxPooledRead {
+			*bp = data
+			readBufs.Put(bp)
+		}
 	}
 }
 
-// handle validates, rate-limits and routes one client frame, decoding it once.
+// readAll is io.ReadAll appending to b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+}
+
+// handle validates, rate-limits and routes one client frame, decoding it
+// once. data is only valid during the call (readLoop reuses it).
 func (c *wsConn) handle(data []byte) {
 	var m wire.ClientMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := decodeClientMessage(data, &m); err != nil {
 		c.dropped(true, "localkvs: malformed frame dropped", "err", err)
 		return
 	}
@@ -207,14 +242,12 @@ func (c *wsConn) handle(data []byte) {
 		c.s.media.fromMaster(c.rm.arn, m.Action, m.MessagePayload)
 		return
 	}
-	out := wire.ServiceMessage{MessageType: m.Action, MessagePayload: m.MessagePayload}
+	sender := ""
 	if !c.master {
-		out.SenderClientID = c.id // the service adds the viewer's id; the master has none
+		sender = c.id // the service adds the viewer's id; the master has none
 	}
-	frame, err := json.Marshal(out)
-	if err != nil {
-		return
-	}
+	// json.Marshal of wire.ServiceMessage{m.Action, m.MessagePayload, sender}, in a frame of its own.
+	frame := appendServiceMessage(make([]byte, 0, serviceMessageLen(m.Action, m.MessagePayload, sender)), m.Action, m.MessagePayload, sender)
 	if c.master {
 		if c.s.log.Enabled(context.Background(), -4) {
 			c.s.log.Debug("localkvs: route master->viewer", "channel", c.rm.arn, "action", m.Action, "to", m.RecipientClientID)
