@@ -66,6 +66,7 @@ type wsConn struct {
 	closeCode  websocket.StatusCode
 	closeWhy   string
 	timer      timer         // idle timeout, GO_AWAY and the duration cut (startTimers)
+	wtimer     *time.Timer   // bounds a write; used by the socket's owner only (write)
 	done       chan struct{} // closed once the socket is closed (after live)
 
 	lastActive atomic.Int64 // unix nanos of the last message from the client
@@ -145,10 +146,7 @@ func (c *wsConn) startWriterLocked() bool {
 // socket (c.writing), then hands the socket on: to a drain goroutine when
 // frames were queued meanwhile or the connection is closing.
 func (c *wsConn) writeInline(frame []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.inlineWriteTimeout)
-	err := c.ws.Write(ctx, websocket.MessageText, frame)
-	cancel()
-	if err != nil {
+	if err := c.write(frame, c.s.inlineWriteTimeout); err != nil {
 		c.s.log.Warn("localkvs: client too slow or gone, write failed; disconnecting", "channel", c.rm.arn, "role", c.role(), "clientId", c.id)
 		c.mu.Lock()
 		c.abort = true
@@ -186,10 +184,7 @@ func (c *wsConn) drain() {
 		c.q[0] = nil
 		c.q = c.q[1:]
 		c.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, f)
-		cancel()
-		if err != nil {
+		if err := c.write(f, writeTimeout); err != nil {
 			c.close(closeGoingAway, "write failed")
 			c.ws.CloseNow()
 			close(c.done)
@@ -212,14 +207,30 @@ func (c *wsConn) finish() {
 		c.ws.CloseNow()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	deadline := time.Now().Add(drainTimeout)
 	for _, f := range q {
-		if c.ws.Write(ctx, websocket.MessageText, f) != nil {
+		d := time.Until(deadline)
+		if d <= 0 || c.write(f, d) != nil {
 			break
 		}
 	}
-	cancel()
 	c.ws.Close(code, why)
+}
+
+// write writes one frame; the caller owns the socket. A write that takes
+// longer than d cuts the connection, as a context deadline would, but with
+// one timer per connection reset for each write: a context with a deadline
+// costs every write about 450 bytes in four allocations, in the context
+// and websocket packages (bench/README.md, "Relay tail after the hub split").
+func (c *wsConn) write(frame []byte, d time.Duration) error {
+	if c.wtimer == nil {
+		c.wtimer = time.AfterFunc(d, c.closeNow)
+	} else {
+		c.wtimer.Reset(d)
+	}
+	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	c.wtimer.Stop()
+	return err
 }
 
 // goLive makes an upgraded connection writable: frames queued before (kept
