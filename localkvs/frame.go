@@ -2,6 +2,8 @@ package localkvs
 
 import (
 	"encoding/json"
+	"slices"
+	"unsafe"
 
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
@@ -20,11 +22,51 @@ import (
 // exactly when json.Unmarshal returns one. m's strings do not alias data,
 // which the caller may reuse.
 func decodeClientMessage(data []byte, m *wire.ClientMessage) error {
-	if decodeFlat(data, m) {
-		return nil
+	v, ok := decodeFlat(data)
+	if !ok {
+		*m = wire.ClientMessage{}
+		return json.Unmarshal(data, m)
 	}
-	*m = wire.ClientMessage{}
-	return json.Unmarshal(data, m)
+	m.Action = internAction(v[fieldAction])
+	if m.Action == "" {
+		m.Action = string(v[fieldAction])
+	}
+	m.MessagePayload = string(v[fieldPayload])
+	m.RecipientClientID = string(v[fieldRecipient])
+	m.CorrelationID = string(v[fieldCorrelation])
+	return nil
+}
+
+// decodeRelay is decodeClientMessage for a frame to relay from sender ("" for
+// the master). When the frame has the flat form, its action is one of the
+// three relayed and its payload needs no escaping, it also builds the frame
+// the service forwards, appendServiceMessage(m.Action, m.MessagePayload,
+// sender), and puts m.MessagePayload in it instead of a copy of its own:
+// one allocation per relayed message instead of two. m.MessagePayload then
+// shares the frame's memory, which is never modified (frames are not, once
+// built: they are queued and kept as they are). Otherwise frame is nil.
+func decodeRelay(data []byte, m *wire.ClientMessage, sender string) (frame []byte, err error) {
+	v, ok := decodeFlat(data)
+	action := internAction(v[fieldAction])
+	payload := v[fieldPayload]
+	if !ok || action == "" || len(payload) == 0 || !jsonSafe(payload) || !jsonSafe(sender) {
+		return nil, decodeClientMessage(data, m)
+	}
+	frame = make([]byte, 0, serviceMessageLen(action, len(payload), sender))
+	frame = append(frame, `{"messageType":"`...)
+	frame = append(frame, action...)
+	frame = append(frame, `","messagePayload":"`...)
+	frame = append(frame, payload...)
+	m.MessagePayload = unsafe.String(&frame[len(frame)-len(payload)], len(payload))
+	if sender != "" {
+		frame = append(frame, `","senderClientId":"`...)
+		frame = append(frame, sender...)
+	}
+	frame = append(frame, `"}`...)
+	m.Action = action
+	m.RecipientClientID = string(v[fieldRecipient])
+	m.CorrelationID = string(v[fieldCorrelation])
+	return frame, nil
 }
 
 // Indices of the fields of wire.ClientMessage, in decodeFlat.
@@ -40,14 +82,13 @@ const (
 // printable ASCII naming distinct fields of wire.ClientMessage (matched
 // case-insensitively, as encoding/json does for ASCII names) and whose
 // values are strings of printable ASCII other than '\' — the one form for
-// which the decoded value is the raw bytes. It reports false, leaving m in
-// an unspecified state, for anything else.
-func decodeFlat(data []byte, m *wire.ClientMessage) bool {
-	var vals [numFields][]byte
+// which the decoded value is the raw bytes. It returns the fields' values,
+// indexed by field*, slices of data; ok is false for anything else.
+func decodeFlat(data []byte) (vals [numFields][]byte, ok bool) {
 	var seen [numFields]bool
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return false
+		return vals, false
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
@@ -56,45 +97,39 @@ func decodeFlat(data []byte, m *wire.ClientMessage) bool {
 		for {
 			key, j, ok := plainString(data, i)
 			if !ok {
-				return false
+				return vals, false
 			}
 			f := fieldOf(key)
 			if f < 0 || seen[f] {
-				return false // unknown or repeated: encoding/json decides
+				return vals, false // unknown or repeated: encoding/json decides
 			}
 			seen[f] = true
 			j = skipSpace(data, j)
 			if j >= len(data) || data[j] != ':' {
-				return false
+				return vals, false
 			}
 			vals[f], j, ok = plainString(data, skipSpace(data, j+1))
 			if !ok {
-				return false
+				return vals, false
 			}
 			j = skipSpace(data, j)
 			if j >= len(data) {
-				return false
+				return vals, false
 			}
 			if data[j] == '}' {
 				i = j + 1
 				break
 			}
 			if data[j] != ',' {
-				return false
+				return vals, false
 			}
 			i = skipSpace(data, j+1)
 		}
 	}
 	if skipSpace(data, i) != len(data) {
-		return false
+		return vals, false
 	}
-	if m.Action = internAction(vals[fieldAction]); m.Action == "" {
-		m.Action = string(vals[fieldAction])
-	}
-	m.MessagePayload = string(vals[fieldPayload])
-	m.RecipientClientID = string(vals[fieldRecipient])
-	m.CorrelationID = string(vals[fieldCorrelation])
-	return true
+	return vals, true
 }
 
 // internAction returns the action constant spelled by v, or "".
@@ -177,6 +212,7 @@ func appendServiceMessage(dst []byte, typ, payload, sender string) []byte {
 		}
 		return append(dst, b...)
 	}
+	dst = slices.Grow(dst, serviceMessageLen(typ, len(payload), sender))
 	dst = append(dst, `{"messageType":"`...)
 	dst = append(dst, typ...)
 	if payload != "" {
@@ -190,12 +226,12 @@ func appendServiceMessage(dst []byte, typ, payload, sender string) []byte {
 	return append(dst, `"}`...)
 }
 
-// serviceMessageLen is the length appendServiceMessage writes when its
-// strings are jsonSafe.
-func serviceMessageLen(typ, payload, sender string) int {
+// serviceMessageLen is the length appendServiceMessage writes for a payload
+// of payloadLen bytes when its strings are jsonSafe.
+func serviceMessageLen(typ string, payloadLen int, sender string) int {
 	n := len(`{"messageType":""}`) + len(typ)
-	if payload != "" {
-		n += len(`,"messagePayload":""`) + len(payload)
+	if payloadLen > 0 {
+		n += len(`,"messagePayload":""`) + payloadLen
 	}
 	if sender != "" {
 		n += len(`,"senderClientId":""`) + len(sender)
@@ -205,7 +241,7 @@ func serviceMessageLen(typ, payload, sender string) int {
 
 // jsonSafe reports whether encoding/json writes s as is between quotes:
 // printable ASCII other than '"', '\' and the HTML characters it escapes.
-func jsonSafe(s string) bool {
+func jsonSafe[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':

@@ -195,8 +195,13 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 // handle validates, rate-limits and routes one client frame, decoding it
 // once. data is only valid during the call (readLoop reuses it).
 func (c *wsConn) handle(data []byte) {
+	sender := ""
+	if !c.master {
+		sender = c.id // the service adds the viewer's id to what it forwards; the master has none
+	}
 	var m wire.ClientMessage
-	if err := decodeClientMessage(data, &m); err != nil {
+	frame, err := decodeRelay(data, &m, sender) // and, almost always, the frame to forward
+	if err != nil {
 		c.dropped(true, "localkvs: malformed frame dropped", "err", err)
 		return
 	}
@@ -242,12 +247,9 @@ func (c *wsConn) handle(data []byte) {
 		c.s.media.fromMaster(c.rm.arn, m.Action, m.MessagePayload)
 		return
 	}
-	sender := ""
-	if !c.master {
-		sender = c.id // the service adds the viewer's id; the master has none
+	if frame == nil { // json.Marshal of wire.ServiceMessage{m.Action, m.MessagePayload, sender}
+		frame = appendServiceMessage(nil, m.Action, m.MessagePayload, sender)
 	}
-	// json.Marshal of wire.ServiceMessage{m.Action, m.MessagePayload, sender}, in a frame of its own.
-	frame := appendServiceMessage(make([]byte, 0, serviceMessageLen(m.Action, m.MessagePayload, sender)), m.Action, m.MessagePayload, sender)
 	if c.master {
 		if c.s.log.Enabled(context.Background(), -4) {
 			c.s.log.Debug("localkvs: route master->viewer", "channel", c.rm.arn, "action", m.Action, "to", m.RecipientClientID)
