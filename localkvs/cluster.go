@@ -170,6 +170,9 @@ var (
 	// counts as alive: its connections' places in the rosters are freed
 	// after it, and messages for them are kept instead.
 	clusterDeadAfter = 3 * time.Second
+	// clusterSweep is how often a node drops from the rosters the places
+	// it holds for connections it no longer has (a leave that failed).
+	clusterSweep = 30 * time.Second
 	// clusterOpTimeout bounds one JetStream operation.
 	clusterOpTimeout = 5 * time.Second
 	// clusterStoreStale: a node whose writes to JetStream have all failed
@@ -210,6 +213,7 @@ type cluster struct {
 	rosterMap map[string]rosterState // channel ARN -> its roster, as the watch last saw it
 	nodeMap   map[string]nodeState   // node id -> when last seen
 	admitted  map[uint64]uint64      // admission seq (roster revision) -> connection number
+	inflight  map[uint64]bool        // connection numbers being admitted
 	hints     map[string]hint        // where clients were last heard from: cluster_roster.go
 	draining  map[*wsConn]*drainState
 
@@ -255,6 +259,7 @@ func newCluster(s *Server) (*cluster, error) {
 		rosterMap: map[string]rosterState{},
 		nodeMap:   map[string]nodeState{},
 		admitted:  map[uint64]uint64{},
+		inflight:  map[uint64]bool{},
 		hints:     map[string]hint{},
 		draining:  map[*wsConn]*drainState{},
 		pendq:     make(chan pendingMsg, 4096),
@@ -517,10 +522,14 @@ func (c *cluster) bootstrapLoop() {
 	c.log.Info("localkvs: cluster ready", "node", c.name, "nodes", len(c.aliveNodes()))
 	t := time.NewTicker(clusterHeartbeat)
 	defer t.Stop()
+	sweep := time.NewTicker(clusterSweep)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-t.C:
 			c.heartbeat()
+		case <-sweep.C:
+			c.sweepRosters()
 		case <-c.ctx.Done():
 			return
 		}

@@ -201,6 +201,9 @@ func (c *cluster) updateRoster(arn string, fn func(r *roster) (skip bool, err er
 		}
 		c.prune(&r)
 		skip, err := fn(&r)
+		if (err != nil || skip) && attempt == 0 {
+			continue // decided on this node's view, which may lag: decide again on the leader's roster
+		}
 		if err != nil || skip {
 			return 0, err
 		}
@@ -226,6 +229,14 @@ func (c *cluster) admit(rm *room, viewerID string, isViewer bool) (uint64, error
 	}
 	l := c.s.limits
 	no := c.connNo.Add(1)
+	c.mu.Lock()
+	c.inflight[no] = true // not stale for sweepRosters while it is being admitted
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.inflight, no)
+		c.mu.Unlock()
+	}()
 	rate := l.ConnectsPerSecond
 	burst := max(1, float64(int(rate)))
 	seq, err := c.updateRoster(rm.arn, func(r *roster) (bool, error) {
@@ -285,6 +296,55 @@ func (c *cluster) leave(arn string, master bool, id string, seq uint64) {
 	})
 	if err != nil && c.ctx.Err() == nil {
 		c.log.Info("localkvs: cluster: freeing a connection's place failed; it frees when this node is seen dead", "channel", arn, "err", err)
+	}
+}
+
+// sweepRosters frees the places this node holds in the rosters for
+// connections it has neither admitting nor connected: those whose leave
+// failed (JetStream unavailable at the time), which would otherwise hold a
+// viewer's place for as long as this node lives.
+func (c *cluster) sweepRosters() {
+	type place struct {
+		arn    string
+		master bool
+		id     string
+		conn   uint64
+	}
+	var stale []place
+	c.mu.RLock()
+	live := make(map[uint64]bool, len(c.admitted)+len(c.inflight))
+	for _, no := range c.admitted {
+		live[no] = true
+	}
+	for no := range c.inflight {
+		live[no] = true
+	}
+	for arn, st := range c.rosterMap {
+		if e := st.r.Master; e != nil && e.Node == c.node && !live[e.Conn] {
+			stale = append(stale, place{arn, true, "", e.Conn})
+		}
+		for id, e := range st.r.Viewers {
+			if e.Node == c.node && !live[e.Conn] {
+				stale = append(stale, place{arn, false, id, e.Conn})
+			}
+		}
+	}
+	c.mu.RUnlock()
+	for _, p := range stale {
+		if c.ctx.Err() != nil {
+			return
+		}
+		_, err := c.updateRoster(p.arn, func(r *roster) (bool, error) {
+			e := r.entry(p.master, p.id)
+			if e == nil || e.Node != c.node || e.Conn != p.conn {
+				return true, nil
+			}
+			r.set(p.master, p.id, nil)
+			return false, nil
+		})
+		if err == nil {
+			c.log.Debug("localkvs: cluster: a stale place freed", "channel", p.arn, "clientId", p.id)
+		}
 	}
 }
 

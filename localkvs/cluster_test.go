@@ -166,6 +166,20 @@ func TestCluster(t *testing.T) {
 	t.Run("Alexa", func(t *testing.T) { testClusterAlexa(t, tc) })
 	t.Run("TURN", func(t *testing.T) { testClusterTURN(t, tc) })
 	t.Run("Ops", func(t *testing.T) { testClusterOps(t, tc) })
+	t.Run("StalePlaces", func(t *testing.T) { testClusterStalePlaces(t, tc) })
+}
+
+// Places a node holds for connections it does not have (a leave that
+// failed) count until its sweep frees them.
+func testClusterStalePlaces(t *testing.T, tc *testCluster) {
+	arn := mustCreate(t, tc.nodes[0], "cluster.stale")
+	if err := localkvs.HoldStalePlaces(tc.nodes[1], arn, 10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the rosters' watch
+	refused(t, tc.nodes[2], presign(t, tc.nodes[2], arn, "late", time.Now(), localkvs.DevSecretAccessKey), 400, "ClientLimitExceededException")
+	localkvs.SweepRosters(tc.nodes[1])
+	dial(t, tc.nodes[2], arn, "late")
 }
 
 // A master on node A and viewers on B and C exchange offers, answers and

@@ -27,3 +27,18 @@ func ClusterNode(s *Server) string {
 	}
 	return s.cluster.node
 }
+
+// HoldStalePlaces writes places for n viewers of channel arn on node s
+// that no connection holds, as a leave that failed would leave them.
+func HoldStalePlaces(s *Server, arn string, n int) error {
+	_, err := s.cluster.updateRoster(arn, func(r *roster) (bool, error) {
+		for i := 0; i < n; i++ {
+			r.set(false, "stale-"+string(rune('a'+i)), &rosterEntry{Node: s.cluster.node, Conn: 1 << 40})
+		}
+		return false, nil
+	})
+	return err
+}
+
+// SweepRosters runs the sweep of stale places on node s now.
+func SweepRosters(s *Server) { s.cluster.sweepRosters() }
