@@ -1,6 +1,7 @@
-// Package tcpproxy is a fault injector for the project's tests: a TCP proxy
-// on 127.0.0.1 that forwards to a target and can drop every connection it
-// carries (a network cut) or refuse new ones (a network that stays down).
+// Package tcpproxy is a fault injector for the project's tests and
+// benchmarks: a TCP proxy on 127.0.0.1 that forwards to a target and can
+// drop every connection it carries (a network cut) or refuse new ones (a
+// network that stays down).
 package tcpproxy
 
 import (
@@ -17,21 +18,37 @@ type Proxy struct {
 	target   string
 	refusing atomic.Bool
 	mu       sync.Mutex
-	conns    []net.Conn
+	conns    map[net.Conn]struct{}
 }
 
 // Start listens on 127.0.0.1 and forwards each connection to target until
 // the test ends.
 func Start(t testing.TB, target string) *Proxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{l: l, target: target}
-	t.Cleanup(func() { l.Close(); p.Cut() })
-	go p.serve()
+	t.Cleanup(p.Close)
 	return p
+}
+
+// New listens on 127.0.0.1 and forwards each connection to target until
+// Close (for programs; tests use Start).
+func New(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	return p, nil
+}
+
+// Close stops listening and drops every connection.
+func (p *Proxy) Close() {
+	p.l.Close()
+	p.Cut()
 }
 
 func (p *Proxy) serve() {
@@ -50,10 +67,19 @@ func (p *Proxy) serve() {
 			continue
 		}
 		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
+		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); u.Close() }()
-		go func() { _, _ = io.Copy(c, u); c.Close() }()
+		var done sync.WaitGroup
+		done.Add(2)
+		go func() { _, _ = io.Copy(u, c); u.Close(); done.Done() }()
+		go func() { _, _ = io.Copy(c, u); c.Close(); done.Done() }()
+		go func() { // forget the pair once both directions ended
+			done.Wait()
+			p.mu.Lock()
+			delete(p.conns, c)
+			delete(p.conns, u)
+			p.mu.Unlock()
+		}()
 	}
 }
 
@@ -64,10 +90,9 @@ func (p *Proxy) Addr() string { return p.l.Addr().String() }
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.conns {
+	for c := range p.conns {
 		c.Close()
 	}
-	p.conns = nil
 }
 
 // Refuse makes the proxy close new connections at once (true) or forward
