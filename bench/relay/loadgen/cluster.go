@@ -341,9 +341,10 @@ type recoveryConfig struct {
 }
 
 // recoveryResult is what a recovery run measured. A message counts for
-// "online" when its recipient was connected to a live node when it was
-// sent and stayed connected for the next second; the others are counted
-// apart: in flight through the killed node when it died, or sent while the
+// "online" when its recipient was connected when it was sent and neither
+// its sender's connection nor its recipient's dropped in the second after;
+// the others are counted apart: in flight on a connection that dropped
+// (the killed node's, or one cut on a starved machine), or sent while the
 // recipient was connecting again (kept by the cluster for it, or not).
 type recoveryResult struct {
 	Clients         int           // connections of the killed node
@@ -353,7 +354,7 @@ type recoveryResult struct {
 	Sent            int // numbered messages sent, both ways
 	OnlineSent      int
 	OnlineLost      int
-	InFlightLost    int // sent less than a second before the kill through the killed node, not received
+	InFlightLost    int // sent less than a second before a drop of its sender's or recipient's connection, not received
 	OfflineSent     int // sent while the recipient was connecting again
 	OfflineReceived int // of those, received after it connected again (kept for it)
 	Duplicates      int
@@ -364,7 +365,7 @@ func (r *recoveryResult) report(w io.Writer) {
 	fmt.Fprintf(w, "--- recovery after a node kill\n")
 	fmt.Fprintf(w, "clients of the killed node: %d, connected again %d: p50 %s, max %s after the kill\n",
 		r.Clients, r.Reconnected, ms(r.ReconnectP50), ms(r.ReconnectMax))
-	fmt.Fprintf(w, "messages:          %d sent; to online recipients %d, lost %d (reordered %d); in flight through the killed node lost %d; sent while the recipient reconnected %d, delivered later %d; duplicates %d\n",
+	fmt.Fprintf(w, "messages:          %d sent; to online recipients %d, lost %d (reordered %d); in flight on a connection that dropped lost %d; sent while the recipient reconnected %d, delivered later %d; duplicates %d\n",
 		r.Sent, r.OnlineSent, r.OnlineLost, r.Reordered, r.InFlightLost, r.OfflineSent, r.OfflineReceived, r.Duplicates)
 }
 
@@ -380,9 +381,32 @@ type recPeer struct {
 	mu     sync.Mutex
 	ws     *websocket.Conn
 	online atomic.Bool
-	downAt time.Time // when its connection dropped (killed node)
-	upAt   time.Time // when it connected again
-	gen    int       // connections so far
+	drops  []drop // its connection's drops, each with when it was connected again
+	gen    int    // connections so far
+	killed bool   // connected to the killed node when it was killed
+}
+
+// drop is a connection lost at down and made again at up (zero: never).
+type drop struct{ down, up time.Time }
+
+// downAt reports whether p was not connected at t.
+func (p *recPeer) downAt(t time.Time) bool {
+	for _, d := range p.drops {
+		if !t.Before(d.down) && (d.up.IsZero() || t.Before(d.up)) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropsSoonAfter reports whether p's connection dropped within a second after t.
+func (p *recPeer) dropsSoonAfter(t time.Time) bool {
+	for _, d := range p.drops {
+		if d.down.After(t) && d.down.Sub(t) < time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 // recMsg is one numbered message: from a viewer to its master (echo
@@ -497,16 +521,21 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 			p.mu.Unlock()
 			_, data, err := ws.Read(ctx)
 			if err != nil {
-				if stopping.Load() || p.id == "" {
+				if stopping.Load() {
 					return
 				}
 				p.online.Store(false)
 				p.mu.Lock()
-				p.downAt = time.Now()
+				p.drops = append(p.drops, drop{down: time.Now()})
 				p.mu.Unlock()
-				for node := (p.node + 1) % len(rc.endpoints); !stopping.Load(); node = (node + 1) % len(rc.endpoints) {
-					if node == 0 && len(rc.endpoints) > 2 {
-						continue // keep node 1 for the masters, as the load does
+				// A viewer tries the next node; a master (cut, say, as too
+				// slow on a starved machine) connects again to node 1.
+				node := p.node
+				for !stopping.Load() {
+					if p.id != "" {
+						if node = (node + 1) % len(rc.endpoints); node == 0 && len(rc.endpoints) > 2 {
+							continue // keep node 1 for the masters, as the load does
+						}
 					}
 					ws2, err := dial(p, node)
 					if err != nil {
@@ -514,7 +543,8 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 						continue
 					}
 					p.mu.Lock()
-					p.ws, p.node, p.upAt = ws2, node, time.Now()
+					p.ws, p.node = ws2, node
+					p.drops[len(p.drops)-1].up = time.Now()
 					p.gen++
 					p.mu.Unlock()
 					p.online.Store(true)
@@ -633,6 +663,11 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 		}()
 	}
 	time.Sleep(rc.before)
+	for _, v := range vs {
+		v.mu.Lock()
+		v.killed = v.node == killed
+		v.mu.Unlock()
+	}
 	killAt = time.Now()
 	if err := rc.kill(killed); err != nil {
 		return nil, fmt.Errorf("killing node %d: %w", killed+1, err)
@@ -646,11 +681,14 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 	var recon []time.Duration
 	for _, v := range vs {
 		v.mu.Lock()
-		if !v.downAt.IsZero() {
+		if v.killed {
 			res.Clients++
-			if !v.upAt.IsZero() {
-				res.Reconnected++
-				recon = append(recon, v.upAt.Sub(killAt))
+			for _, d := range v.drops {
+				if !d.down.Before(killAt) && !d.up.IsZero() {
+					res.Reconnected++
+					recon = append(recon, d.up.Sub(killAt))
+					break
+				}
 			}
 		}
 		v.mu.Unlock()
@@ -659,6 +697,14 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 	if len(recon) > 0 {
 		res.ReconnectP50, res.ReconnectMax = recon[len(recon)/2], recon[len(recon)-1]
 	}
+	for _, p := range all {
+		p.mu.Lock() // the read loops are done: no more drops
+	}
+	defer func() {
+		for _, p := range all {
+			p.mu.Unlock()
+		}
+	}()
 	mu.Lock()
 	defer mu.Unlock()
 	last := map[string]time.Time{} // per sender and direction: the latest receipt among online messages, for order
@@ -667,19 +713,19 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 		if m.received > 1 {
 			res.Duplicates += m.received - 1
 		}
-		v := m.viewer
-		v.mu.Lock()
-		downAt, upAt := v.downAt, v.upAt
-		v.mu.Unlock()
-		onKilled := !downAt.IsZero() // this viewer was on the killed node
+		v, mst := m.viewer, masters[m.viewer.ch]
+		sender, recipient := v, mst
+		if m.echo {
+			sender, recipient = mst, v
+		}
 		switch {
-		case m.echo && m.gen < 0: // the master answered a viewer not connected
+		case recipient.downAt(m.sentAt) || (m.echo && m.gen < 0): // sent to a recipient connecting again
 			res.OfflineSent++
 			if m.received > 0 {
 				res.OfflineReceived++
 			}
 			continue
-		case onKilled && m.sentAt.After(killAt.Add(-time.Second)) && (upAt.IsZero() || m.sentAt.Before(upAt)):
+		case sender.dropsSoonAfter(m.sentAt) || recipient.dropsSoonAfter(m.sentAt): // on a socket that died
 			if m.received == 0 {
 				res.InFlightLost++
 			}
@@ -689,7 +735,7 @@ func runRecovery(ctx context.Context, rc recoveryConfig) (*recoveryResult, error
 		if m.received == 0 {
 			res.OnlineLost++
 			if os.Getenv("LOADGEN_DEBUG") != "" { // which ones, to find out why
-				fmt.Fprintf(rc.log, "lost: %s ch %d echo %v gen %d sent %s after the kill, onKilled %v up %s\n", v.id, v.ch, m.echo, m.gen, m.sentAt.Sub(killAt), onKilled, upAt.Sub(killAt))
+				fmt.Fprintf(rc.log, "lost: %s ch %d echo %v gen %d sent %s after the kill\n", v.id, v.ch, m.echo, m.gen, m.sentAt.Sub(killAt))
 			}
 			continue
 		}
