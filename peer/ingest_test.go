@@ -143,7 +143,10 @@ func TestIngestRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := waitFragments(t, ac, "ingest-stream", 3)
-	for _, f := range list {
+	// The first fragment may begin at a key frame the master's fast start
+	// sent, so it can be shorter (773 ms seen under -race in CI); the ones
+	// after it span the clip's whole key-frame interval.
+	for _, f := range list[1:] {
 		if f.Length < 900*time.Millisecond || f.Length > 1100*time.Millisecond || f.Size == 0 {
 			t.Errorf("fragment %s: length %s, size %d; want about 1 s (the clip's key frame interval)", f.Number, f.Length, f.Size)
 		}
