@@ -405,8 +405,9 @@ func paddedCopy(path string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if need := int(m.pgid) * int(m.pageSize); len(raw) < need && need < 1<<31 {
-		raw = append(raw, make([]byte, need-len(raw))...)
+	// int64: on 32-bit platforms (linux/arm) an int cannot hold 2 GiB.
+	if need := int64(m.pgid) * int64(m.pageSize); int64(len(raw)) < need && need < 1<<31-1 {
+		raw = append(raw, make([]byte, need-int64(len(raw)))...)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), storeFile+".salvage-*")
 	if err != nil {
