@@ -407,25 +407,40 @@ func testClusterMasterRace(t *testing.T, tc *testCluster) {
 			}()
 		}
 		wg.Wait()
-		replaced, alive := 0, []*reader{}
+		var readers []*reader
+		replaced := 0
 		for _, c := range conns {
 			if c == nil {
 				replaced++ // refused: the other was admitted later
 				continue
 			}
-			r := readAsync(c)
+			readers = append(readers, readAsync(c))
+		}
+		if replaced == 0 && len(readers) == 2 { // both admitted: the older is closed once its node sees the newer
 			select {
-			case code := <-r.closed:
+			case code := <-readers[0].closed:
 				if code != wire.CloseReplaced {
 					t.Fatalf("a master closed with %d, want %d", code, wire.CloseReplaced)
 				}
-				replaced++
-			case <-time.After(time.Second):
-				alive = append(alive, r)
+				readers = readers[1:]
+			case code := <-readers[1].closed:
+				if code != wire.CloseReplaced {
+					t.Fatalf("a master closed with %d, want %d", code, wire.CloseReplaced)
+				}
+				readers = readers[:1]
+			case <-time.After(waitTimeout):
+				t.Fatalf("round %d: both masters still connected", round)
 			}
+			replaced++
 		}
+		alive := readers
 		if replaced != 1 || len(alive) != 1 {
 			t.Fatalf("round %d: %d masters replaced and %d alive, want 1 and 1", round, replaced, len(alive))
+		}
+		select {
+		case code := <-alive[0].closed:
+			t.Fatalf("round %d: the surviving master was closed too (%d)", round, code)
+		case <-time.After(300 * time.Millisecond):
 		}
 		// The survivor gets a viewer's offer from the third node.
 		v := dial(t, tc.nodes[1], arn, "viewer")
@@ -668,10 +683,13 @@ func TestClusterNodeFailure(t *testing.T) {
 	tc := startCluster(t, "kvs-fault", clusterPortsFault, limits)
 	a, c := tc.nodes[0], tc.nodes[2]
 
-	// Four connects at once on three nodes: three pass, one is refused.
+	// Four connects at once on three nodes: three pass, one is refused
+	// (unless the four took more than a third of a second, when the
+	// bucket's refill lets one more through: a slow machine).
 	rateARN := mustCreate(t, a, "fault.rate")
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
+	t0 := time.Now()
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
 		go func() {
@@ -690,8 +708,9 @@ func TestClusterNodeFailure(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 3 || limited.Load() != 1 {
-		t.Fatalf("%d connects passed and %d were limited, want 3 and 1", ok.Load(), limited.Load())
+	most := 3 + int(3*time.Since(t0).Seconds()) // the burst, and what refilled meanwhile
+	if n := int(ok.Load()); n < 3 || n > most || n+int(limited.Load()) != 4 {
+		t.Fatalf("%d connects passed and %d were limited in %s, want 3 to %d passed, the rest limited", n, limited.Load(), time.Since(t0), most)
 	}
 
 	// Channels made on every node before the kill.
@@ -733,7 +752,8 @@ func TestClusterNodeFailure(t *testing.T) {
 			}
 		}
 	}()
-	defer close(stop)
+	stopSending := sync.OnceFunc(func() { close(stop) })
+	defer stopSending()
 	// Before the kill: the viewer gets the master's candidates.
 	for i := 0; i < 5; i++ {
 		vr.next(t, wire.ICECandidate)
@@ -846,6 +866,36 @@ func TestClusterNodeFailure(t *testing.T) {
 	for _, arn := range made {
 		if _, err := devClient(restarted).DescribeSignalingChannel(context.Background(), &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(arn)}); err != nil {
 			t.Fatalf("%s on the restarted B: %v", arn, err)
+		}
+	}
+
+	// A stops gracefully, as on one node: GO_AWAY, then 1001; the master
+	// connects again to C and the viewer on B reaches it there.
+	stopSending()
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown of A: %v", err)
+	}
+	var code websocket.StatusCode
+	select {
+	case code = <-master.closed: // the reader queued every frame before it
+	case <-time.After(waitTimeout):
+		t.Fatal("A did not close the master")
+	}
+	sawGoAway := false
+	for len(master.frames) > 0 {
+		sawGoAway = sawGoAway || (<-master.frames).MessageType == wire.GoAway
+	}
+	if !sawGoAway || code != websocket.StatusGoingAway {
+		t.Fatalf("A closed the master with %d, GO_AWAY first: %v; want 1001 after GO_AWAY", code, sawGoAway)
+	}
+	m2 := dial(t, c, arn, "")
+	send(t, v3, wire.ClientMessage{Action: wire.SDPOffer, MessagePayload: payload(t, map[string]string{"type": "offer", "sdp": "after A left"})})
+	for {
+		m := recv(t, m2)
+		if m.MessageType == wire.SDPOffer && m.SenderClientID == "viewer.on.new.b" {
+			break
 		}
 	}
 }
