@@ -31,12 +31,15 @@ func ClusterNode(s *Server) string {
 // HoldStalePlaces writes places for n viewers of channel arn on node s
 // that no connection holds, as a leave that failed would leave them.
 func HoldStalePlaces(s *Server, arn string, n int) error {
-	_, err := s.cluster.updateRoster(arn, func(r *roster) (bool, error) {
+	rev, err := s.cluster.updateRoster(arn, func(r *roster) (bool, error) {
 		for i := 0; i < n; i++ {
 			r.set(false, "stale-"+string(rune('a'+i)), &rosterEntry{Node: s.cluster.node, Conn: 1 << 40})
 		}
 		return false, nil
 	})
+	if err == nil {
+		s.cluster.rosters.waitRev(rev, 5*time.Second) // the sweep reads this node's view
+	}
 	return err
 }
 
