@@ -369,16 +369,19 @@ func attackKeepAlive() error {
 	return nil
 }
 
-// attackFDLimit: serve under a 1,024-descriptor limit, 1,500 idle
-// connections, then a legitimate CreateSignalingChannel.
+// attackFDLimit: serve under a 1,024-descriptor limit; 1,500 clients each
+// make an unsigned request (403) and keep the connection; then a
+// legitimate CreateSignalingChannel.
 func attackFDLimit() error {
 	s, err := startServe(1024)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
-	conns := openConns(s.addr, 1500, func(int) string { return "" })
-	time.Sleep(time.Second)
+	conns := openConns(s.addr, 1500, func(int) string {
+		return "POST /describeSignalingChannel HTTP/1.1\r\nHost: " + s.addr + "\r\nContent-Length: 2\r\n\r\n{}"
+	})
+	time.Sleep(15 * time.Second) // past the 10 s header timeout
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -387,7 +390,7 @@ func attackFDLimit() error {
 	if err != nil {
 		res = "failed: " + strings.SplitN(err.Error(), ", ", 2)[0]
 	}
-	record("fdlimit", "1,500 idle conns on a 1,024-fd serve: a legitimate CreateSignalingChannel", "%s after %s (serve fds %d)", res, time.Since(start).Round(100*time.Millisecond), s.fds())
+	record("fdlimit", "1,500 clients keep their connection after a 403, on a 1,024-fd serve; 15 s later a legitimate CreateSignalingChannel (30 s timeout)", "%s after %s (serve fds %d)", res, time.Since(start).Round(100*time.Millisecond), s.fds())
 	closeAll(conns)
 	return nil
 }
@@ -493,6 +496,19 @@ func attackLogFlood() error {
 // passes the control plane to serve and rewrites the WSS endpoint to
 // itself), for 60 s.
 func attackViewer() error {
+	if err := viewerAgainst(0); err != nil {
+		return err
+	}
+	return viewerAgainst(500 * time.Millisecond)
+}
+
+// viewerAgainst runs the viewer against a front closing each signaling
+// connection closeAfter after it opens.
+func viewerAgainst(closeAfter time.Duration) error {
+	name := "viewer (closed at once)"
+	if closeAfter > 0 {
+		name = fmt.Sprintf("viewer (closed %s after open)", closeAfter)
+	}
 	s, err := startServe(0)
 	if err != nil {
 		return err
@@ -501,7 +517,7 @@ func attackViewer() error {
 	if _, err := s.kv().CreateSignalingChannel(context.Background(), &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("broken")}); err != nil {
 		return err
 	}
-	front, opens, err := brokenFront(s)
+	front, opens, err := brokenFront(s, closeAfter)
 	if err != nil {
 		return err
 	}
@@ -522,14 +538,14 @@ func attackViewer() error {
 	fds0, rss0 := fdCount(cmd.Process.Pid), float64(rssKiB(cmd.Process.Pid))/1024
 	select {
 	case err := <-exited:
-		record("viewer", "against a service that closes each connection at once", "the viewer exited after 3 s: %v (%d connections)", err, opens.Load())
+		record(name, "the viewer", "exited within 3 s: %v (%d signaling connections)", err, opens.Load())
 		return nil
 	case <-time.After(57 * time.Second):
 	}
-	record("viewer", "60 s against a service that closes each connection at once: signaling connections", "%d", opens.Load())
-	record("viewer", "viewer fds at 3 s / 60 s", "%d / %d", fds0, fdCount(cmd.Process.Pid))
-	record("viewer", "viewer RSS at 3 s / 60 s", "%.0f MB / %.0f MB", rss0, float64(rssKiB(cmd.Process.Pid))/1024)
-	record("viewer", "highest reconnect attempt logged", "%d", attempts.max.Load())
+	record(name, "signaling connections in 60 s", "%d", opens.Load())
+	record(name, "viewer fds at 3 s / 60 s", "%d / %d", fds0, fdCount(cmd.Process.Pid))
+	record(name, "viewer RSS at 3 s / 60 s", "%.0f MB / %.0f MB", rss0, float64(rssKiB(cmd.Process.Pid))/1024)
+	record(name, "highest reconnect attempt logged", "%d", attempts.max.Load())
 	return nil
 }
 
@@ -550,7 +566,7 @@ func (a *attemptLog) Write(p []byte) (int, error) {
 // brokenFront serves the control plane by passing it to s, with the WSS
 // endpoint of GetSignalingChannelEndpoint rewritten to itself, and accepts
 // every signaling WebSocket only to close it at once.
-func brokenFront(s *serve) (string, *atomic.Int64, error) {
+func brokenFront(s *serve, closeAfter time.Duration) (string, *atomic.Int64, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -564,6 +580,18 @@ func brokenFront(s *serve) (string, *atomic.Int64, error) {
 				return
 			}
 			opens.Add(1)
+			if closeAfter > 0 {
+				ctx, cancel := context.WithTimeout(r.Context(), closeAfter)
+				go func() { // read (pings, the client's frames) meanwhile
+					for {
+						if _, _, err := c.Read(ctx); err != nil {
+							return
+						}
+					}
+				}()
+				<-ctx.Done()
+				cancel()
+			}
 			c.Close(websocket.StatusNormalClosure, "broken on purpose")
 			return
 		}
