@@ -35,7 +35,7 @@
 //
 // With -profile DIR the child is bench/relay/profserve (the same service
 // with the net/http/pprof handlers on a second port) and the generator saves
-// in DIR heap-held.pprof and goroutine-held.pprof with every connection
+// in DIR heap-held.pprof, goroutine-held.pprof and memstats-held.txt (runtime.MemStats) with every connection
 // open, cpu.pprof of the relay (warm-up and window), and allocs-0.pprof and
 // allocs-1.pprof before and after it (go tool pprof -sample_index=alloc_space
 // -diff_base DIR/allocs-0.pprof DIR/allocs-1.pprof: what the relay allocated).

@@ -51,6 +51,7 @@ func (p *profiler) held(ctx context.Context) {
 		{"heap?gc=1", "heap-held.pprof"},
 		{"goroutine", "goroutine-held.pprof"},
 		{"heap?gc=1", "allocs-0.pprof"},
+		{"heap?debug=1", "memstats-held.txt"}, // ends with runtime.MemStats: heap, stacks, GC
 	} {
 		if err := p.save(ctx, q[0], q[1]); err != nil {
 			fmt.Fprintf(p.log, "profile %s: %v\n", q[1], err)
