@@ -40,11 +40,20 @@ type Server struct {
 // Start starts a server in mode until the test ends.
 func Start(t testing.TB, mode Mode) *Server {
 	t.Helper()
-	s := &Server{mode: mode}
-	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.hs.Close)
+	s := New(mode)
+	t.Cleanup(s.Close)
 	return s
 }
+
+// New starts a server in mode; Close stops it.
+func New(mode Mode) *Server {
+	s := &Server{mode: mode}
+	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Close stops the server and closes its connections.
+func (s *Server) Close() { s.hs.Close() }
 
 // Endpoint is the ws:// endpoint of the server.
 func (s *Server) Endpoint() string { return "ws://" + strings.TrimPrefix(s.hs.URL, "http://") }
