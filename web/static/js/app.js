@@ -3,6 +3,13 @@
 // viewer's renegotiation controls, storage controls, quality metrics,
 // profiling timeline, live stats chart, timeline, recordings, log and
 // diagnostics. Test hooks live on window.kvsTest.
+//
+// Why one file of about 900 lines: it is the page's controller, and its
+// sections (marked "// ----" below) share the page state declared at the
+// top (the session, the timers, the samplers, the test hooks) that every
+// control reads and writes. What needs none of that state lives in the
+// other modules (session.js, signaling.js, filters.js, metrics.js,
+// storage.js, player.js, chart.js, log.js), each tested on its own.
 
 import { Logger, copyText } from './log.js';
 import { StatsChart, StatsSampler } from './chart.js';

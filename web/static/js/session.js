@@ -4,6 +4,12 @@
 // WebRTC ingestion (JoinStorageSession), the viewer's renegotiation
 // (toggle sending, pause incoming), multi-track receive, and the master's
 // profile sent to each viewer over the data channel.
+//
+// Why one file of about 800 lines: most of it is the Session class, one
+// state machine whose methods share its peers, its signaling client and
+// its local tracks (a master's viewers, a viewer's renegotiation); the
+// stateless parts (filters.js, metrics.js, storage.js, signaling.js) are
+// modules of their own.
 
 import { SignalingClient } from './signaling.js';
 import { candidatePredicate, filterSdp, filterIceServers, pickCodecs, compactSdp, payloadSize, DEFAULT_CODECS } from './filters.js';
