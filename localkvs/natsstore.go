@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -40,14 +39,13 @@ type natsStore struct {
 	watch *kvWatch
 	local *store // the node's bbolt store, for what stays local (the media index); closed with this one
 
-	mu     sync.RWMutex
-	byName map[string]*channelRec
-	byARN  map[string]*channelRec
-	ss     streamState
+	mu       sync.RWMutex
+	channels channelIndex
+	ss       streamState
 }
 
 func newNATSStore(c *cluster) *natsStore {
-	return &natsStore{c: c, byName: map[string]*channelRec{}, byARN: map[string]*channelRec{}, ss: newStreamState()}
+	return &natsStore{c: c, channels: newRecIndex[channelRec](), ss: newStreamState()}
 }
 
 // bind attaches the store to its bucket (once JetStream is up).
@@ -71,41 +69,9 @@ func (st *natsStore) apply(e jetstream.KeyValueEntry, _ bool) {
 	defer st.mu.Unlock()
 	switch {
 	case strings.HasPrefix(k, keyChannel):
-		name, err := untoken(k[len(keyChannel):])
-		if err != nil {
-			return
-		}
-		if old := st.byName[name]; old != nil {
-			delete(st.byARN, old.ARN)
-			delete(st.byName, name)
-		}
-		if del {
-			return
-		}
-		var c channelRec
-		if err := json.Unmarshal(e.Value(), &c); err != nil {
-			st.c.log.Warn("localkvs: cluster: a channel record does not decode", "key", k, "err", err)
-			return
-		}
-		st.byName[c.Name], st.byARN[c.ARN] = &c, &c
+		natsApply(st, channelKind, &st.channels, e, del)
 	case strings.HasPrefix(k, keyStream):
-		name, err := untoken(k[len(keyStream):])
-		if err != nil {
-			return
-		}
-		if old := st.ss.byName[name]; old != nil {
-			delete(st.ss.byARN, old.ARN)
-			delete(st.ss.byName, name)
-		}
-		if del {
-			return
-		}
-		var r streamRec
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			st.c.log.Warn("localkvs: cluster: a stream record does not decode", "key", k, "err", err)
-			return
-		}
-		st.ss.byName[r.Name], st.ss.byARN[r.ARN] = &r, &r
+		natsApply(st, streamKind, &st.ss.recs, e, del)
 	case strings.HasPrefix(k, keyStorage):
 		arn, err := untoken(k[len(keyStorage):])
 		if err != nil {
@@ -215,35 +181,7 @@ func (st *natsStore) close() error {
 func (st *natsStore) openStreams() error { return nil }
 
 func (st *natsStore) create(region string, c *channelRec, maxChannels int) (*channelRec, error) {
-	if err := st.ready(); err != nil {
-		return nil, err
-	}
-	st.mu.RLock()
-	n := len(st.byName)
-	st.mu.RUnlock()
-	if n >= maxChannels {
-		return nil, limitExceeded(codeAccountChannelLimit, "the account already has %d signaling channels in %s", n, region)
-	}
-	ms := time.Now().UnixMilli()
-	c.ARN = channelARN(region, c.Name, ms)
-	c.Created = ms
-	c.Version = newVersion()
-	c.Status = "ACTIVE"
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := st.opContext()
-	defer cancel()
-	rev, err := st.kv.Create(ctx, keyChannel+token(c.Name), b)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, inUse("a signaling channel named %q already exists", c.Name)
-	}
-	if err != nil {
-		return nil, st.unavailable("create channel", err)
-	}
-	st.watch.waitRev(rev, clusterOpTimeout)
-	return c.clone(), nil
+	return natsCreate(st, channelKind, &st.channels, region, c, maxChannels)
 }
 
 // nameOf returns the name in an ARN of type typ, or "".
@@ -256,124 +194,20 @@ func nameOf(arn, typ string) string {
 }
 
 func (st *natsStore) get(name, arn string) (*channelRec, bool) {
-	st.mu.RLock()
-	var c *channelRec
-	if arn != "" {
-		c = st.byARN[arn]
-	} else {
-		c = st.byName[name]
-	}
-	st.mu.RUnlock()
-	if c != nil {
-		return c.clone(), true
-	}
-	if arn != "" {
-		name = nameOf(arn, "channel")
-	}
-	if name == "" || !wire.ValidName(name) || st.ready() != nil {
-		return nil, false
-	}
-	// Not in the view: maybe created on another node a moment ago.
-	ctx, cancel := st.opContext()
-	defer cancel()
-	val, _, found, err := st.c.leaderGet(ctx, st.kv, keyChannel+token(name))
-	if err != nil || !found {
-		return nil, false
-	}
-	var rec channelRec
-	if json.Unmarshal(val, &rec) != nil || (arn != "" && rec.ARN != arn) {
-		return nil, false
-	}
-	return &rec, true
+	return natsGet(st, channelKind, &st.channels, name, arn)
 }
 
 // readChannel reads the channel with arn and its revision from the leader.
 func (st *natsStore) readChannel(ctx context.Context, arn string) (*channelRec, uint64, error) {
-	name := nameOf(arn, "channel")
-	if name == "" {
-		return nil, 0, noChannel(arn)
-	}
-	val, rev, found, err := st.c.leaderGet(ctx, st.kv, keyChannel+token(name))
-	if err != nil {
-		return nil, 0, st.unavailable("read channel", err)
-	}
-	if !found {
-		return nil, 0, noChannel(arn)
-	}
-	var c channelRec
-	if err := json.Unmarshal(val, &c); err != nil {
-		return nil, 0, st.unavailable("decode channel", err)
-	}
-	if c.ARN != arn {
-		return nil, 0, noChannel(arn)
-	}
-	if c.Tags == nil {
-		c.Tags = map[string]string{}
-	}
-	return &c, rev, nil
+	return natsRead(ctx, st, channelKind, arn)
 }
 
 func (st *natsStore) update(arn string, fn func(c *channelRec) error) (*channelRec, error) {
-	if err := st.ready(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := st.opContext()
-	defer cancel()
-	for attempt := 0; attempt < casRetries; attempt++ {
-		c, rev, err := st.readChannel(ctx, arn)
-		if err != nil {
-			return nil, err
-		}
-		if err := fn(c); err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		nrev, err := st.kv.Update(ctx, keyChannel+token(c.Name), b, rev)
-		if isConflict(err) {
-			continue // changed meanwhile: read it again and apply fn to what is there now
-		}
-		if err != nil {
-			return nil, st.unavailable("update channel", err)
-		}
-		st.watch.waitRev(nrev, clusterOpTimeout)
-		return c.clone(), nil
-	}
-	return nil, st.unavailable("update channel", errors.New("too many concurrent updates"))
+	return natsUpdate(st, channelKind, &st.channels, arn, fn)
 }
 
 func (st *natsStore) delete(arn, version string) (*channelRec, error) {
-	if err := st.ready(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := st.opContext()
-	defer cancel()
-	for attempt := 0; attempt < casRetries; attempt++ {
-		c, rev, err := st.readChannel(ctx, arn)
-		if err != nil {
-			return nil, err
-		}
-		if version != "" && version != c.Version {
-			return nil, versionMismatch(version)
-		}
-		err = st.kv.Delete(ctx, keyChannel+token(c.Name), jetstream.LastRevision(rev))
-		if isConflict(err) {
-			continue
-		}
-		if err != nil {
-			return nil, st.unavailable("delete channel", err)
-		}
-		st.forget(func() {
-			if cur := st.byName[c.Name]; cur != nil && cur.ARN == c.ARN {
-				delete(st.byName, c.Name)
-				delete(st.byARN, c.ARN)
-			}
-		})
-		return c, nil
-	}
-	return nil, st.unavailable("delete channel", errors.New("too many concurrent updates"))
+	return natsDelete(st, channelKind, &st.channels, arn, version)
 }
 
 // forget drops a deleted record from the view at once (its delete marker,
@@ -387,20 +221,180 @@ func (st *natsStore) forget(fn func()) {
 func (st *natsStore) list(prefix, after string, max int) ([]*channelRec, bool) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	names := make([]string, 0, len(st.byName))
-	for n := range st.byName {
-		if strings.HasPrefix(n, prefix) && n > after {
-			names = append(names, n)
+	return st.channels.list(prefix, after, max)
+}
+
+// The JetStream store's create, get, update, delete and view upkeep of a
+// channel or a stream: k says which, ix is the view's index of k's
+// records (guarded by st.mu, which these take as they need).
+
+// natsCreate stores the new record r (it has its name and settings) with
+// the bucket's create-if-absent, and returns a copy with its ARN, version
+// and status: the account's max records reached or a name taken (on any
+// node) fail.
+func natsCreate[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], region string, r P, max int) (P, error) {
+	if err := st.ready(); err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	n := ix.len()
+	st.mu.RUnlock()
+	if n >= max {
+		return nil, k.limit(n, region)
+	}
+	ms := time.Now().UnixMilli()
+	r.stamp(k.arnOf(region, r.recName(), ms), ms)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := st.opContext()
+	defer cancel()
+	rev, err := st.kv.Create(ctx, k.key+token(r.recName()), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, k.inUse(r.recName())
+	}
+	if err != nil {
+		return nil, st.unavailable("create "+k.what, err)
+	}
+	st.watch.waitRev(rev, clusterOpTimeout)
+	return r.clone(), nil
+}
+
+// natsGet returns a copy of the record with arn (when set) or name, from
+// the view or, when the view does not hold it, from the leader.
+func natsGet[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], name, arn string) (P, bool) {
+	st.mu.RLock()
+	r := ix.find(name, arn)
+	st.mu.RUnlock()
+	if r != nil {
+		return r.clone(), true
+	}
+	if arn != "" {
+		name = nameOf(arn, k.what)
+	}
+	if name == "" || !wire.ValidName(name) || st.ready() != nil {
+		return nil, false
+	}
+	// Not in the view: maybe created on another node a moment ago.
+	ctx, cancel := st.opContext()
+	defer cancel()
+	val, _, found, err := st.c.leaderGet(ctx, st.kv, k.key+token(name))
+	if err != nil || !found {
+		return nil, false
+	}
+	rec := P(new(R))
+	if json.Unmarshal(val, rec) != nil || (arn != "" && rec.recARN() != arn) {
+		return nil, false
+	}
+	return rec, true
+}
+
+// natsRead reads the record with arn and its revision from the leader;
+// the record returned has a tag map, empty when it has no tags.
+func natsRead[R any, P record[R]](ctx context.Context, st *natsStore, k *recKind[R, P], arn string) (P, uint64, error) {
+	name := nameOf(arn, k.what)
+	if name == "" {
+		return nil, 0, k.notFound(arn)
+	}
+	val, rev, found, err := st.c.leaderGet(ctx, st.kv, k.key+token(name))
+	if err != nil {
+		return nil, 0, st.unavailable("read "+k.what, err)
+	}
+	if !found {
+		return nil, 0, k.notFound(arn)
+	}
+	r := P(new(R))
+	if err := json.Unmarshal(val, r); err != nil {
+		return nil, 0, k.badValue(st, arn, err)
+	}
+	if r.recARN() != arn {
+		return nil, 0, k.notFound(arn)
+	}
+	return r.clone(), rev, nil // clone makes the tag map
+}
+
+// natsUpdate applies fn to the record with arn and stores the result,
+// unless fn fails; fn runs again on what is there when the record changed
+// meanwhile.
+func natsUpdate[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], arn string, fn func(r P) error) (P, error) {
+	return natsWrite(st, k, ix, arn, "update "+k.what, func(r P) ([]byte, error) {
+		if err := fn(r); err != nil {
+			return nil, err
 		}
+		return json.Marshal(r)
+	})
+}
+
+// natsDelete deletes the record with arn, checking its version when
+// version is not empty, and returns it.
+func natsDelete[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], arn, version string) (P, error) {
+	return natsWrite(st, k, ix, arn, "delete "+k.what, func(r P) ([]byte, error) {
+		if version != "" && version != r.recVersion() {
+			return nil, k.mismatch(version)
+		}
+		return nil, nil
+	})
+}
+
+// natsWrite is the read-modify-write of natsUpdate and natsDelete: it
+// reads the record with arn and its revision from the leader, has change
+// check it and say what to write (the record's new value, or nil to delete
+// it; an error aborts), and writes that only if the revision is still the
+// one read, starting again otherwise. op names the operation in the log.
+func natsWrite[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], arn, op string, change func(r P) ([]byte, error)) (P, error) {
+	if err := st.ready(); err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	more := len(names) > max
-	if more {
-		names = names[:max]
+	ctx, cancel := st.opContext()
+	defer cancel()
+	for attempt := 0; attempt < casRetries; attempt++ {
+		r, rev, err := natsRead(ctx, st, k, arn)
+		if err != nil {
+			return nil, err
+		}
+		val, err := change(r)
+		if err != nil {
+			return nil, err
+		}
+		key := k.key + token(r.recName())
+		var nrev uint64
+		if val != nil {
+			nrev, err = st.kv.Update(ctx, key, val, rev)
+		} else {
+			err = st.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		}
+		if isConflict(err) {
+			continue // changed meanwhile: read it again and apply change to what is there now
+		}
+		if err != nil {
+			return nil, st.unavailable(op, err)
+		}
+		if val == nil {
+			st.forget(func() { ix.removeIfCurrent(r) })
+			return r, nil
+		}
+		st.watch.waitRev(nrev, clusterOpTimeout)
+		return r.clone(), nil
 	}
-	out := make([]*channelRec, len(names))
-	for i, n := range names {
-		out[i] = st.byName[n].clone()
+	return nil, st.unavailable(op, errors.New("too many concurrent updates"))
+}
+
+// natsApply brings ix in step with a put or a delete of the record under
+// e's key (a k key), called from apply with st.mu held.
+func natsApply[R any, P record[R]](st *natsStore, k *recKind[R, P], ix *recIndex[R, P], e jetstream.KeyValueEntry, del bool) {
+	name, err := untoken(e.Key()[len(k.key):])
+	if err != nil {
+		return
 	}
-	return out, more
+	ix.removeName(name)
+	if del {
+		return
+	}
+	r := P(new(R))
+	if err := json.Unmarshal(e.Value(), r); err != nil {
+		st.c.log.Warn("localkvs: cluster: a "+k.what+" record does not decode", "key", e.Key(), "err", err)
+		return
+	}
+	ix.put(r)
 }

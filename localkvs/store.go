@@ -2,13 +2,10 @@ package localkvs
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,10 +38,9 @@ var bucketChannels = []byte("channels")
 // store holds the channels in memory and, with a DataDir, in bbolt. It is
 // used by the control plane and at connect time, never per message.
 type store struct {
-	mu     sync.RWMutex
-	byName map[string]*channelRec
-	byARN  map[string]*channelRec
-	db     *bolt.DB
+	mu       sync.RWMutex
+	channels channelIndex
+	db       *bolt.DB
 
 	streams *streamState // streams and media storage: store_streams.go
 
@@ -52,7 +48,7 @@ type store struct {
 }
 
 func openStore(dataDir string) (*store, error) {
-	st := &store{byName: map[string]*channelRec{}, byARN: map[string]*channelRec{}}
+	st := &store{channels: newRecIndex[channelRec]()}
 	if dataDir == "" {
 		return st, nil
 	}
@@ -80,8 +76,7 @@ func openStore(dataDir string) (*store, error) {
 					"skipped; `kvswebrtc serve --repair` (localkvs.RepairStore) removes it", path, k, err))
 				return nil
 			}
-			st.byName[c.Name] = c
-			st.byARN[c.ARN] = c
+			st.channels.put(c)
 			return nil
 		})
 	})
@@ -98,24 +93,6 @@ func (st *store) close() error {
 		return nil
 	}
 	return st.db.Close()
-}
-
-// persist writes c (or deletes name when c is nil). Called with st.mu held.
-func (st *store) persist(name string, c *channelRec) error {
-	if st.db == nil {
-		return nil
-	}
-	return st.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChannels)
-		if c == nil {
-			return b.Delete([]byte(name))
-		}
-		v, err := json.Marshal(c)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(name), v)
-	})
 }
 
 const versionAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -137,51 +114,14 @@ func channelARN(region, name string, createdMS int64) string {
 func (st *store) create(region string, c *channelRec, maxChannels int) (*channelRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if _, ok := st.byName[c.Name]; ok {
-		return nil, inUse("a signaling channel named %q already exists", c.Name)
-	}
-	if len(st.byName) >= maxChannels {
-		return nil, limitExceeded(codeAccountChannelLimit, "the account already has %d signaling channels in %s", len(st.byName), region)
-	}
-	ms := time.Now().UnixMilli()
-	for {
-		c.ARN = channelARN(region, c.Name, ms)
-		if _, dup := st.byARN[c.ARN]; !dup {
-			break
-		}
-		ms++
-	}
-	c.Created = ms
-	c.Version = newVersion()
-	c.Status = "ACTIVE"
-	return st.putLocked(c)
-}
-
-// putLocked persists c and indexes it, and returns a copy. Called with
-// st.mu held.
-func (st *store) putLocked(c *channelRec) (*channelRec, error) {
-	if err := st.persist(c.Name, c); err != nil {
-		return nil, fmt.Errorf("localkvs: storing channel: %w", err)
-	}
-	st.byName[c.Name] = c
-	st.byARN[c.ARN] = c
-	return c.clone(), nil
+	return boltCreate(st, channelKind, &st.channels, region, c, maxChannels)
 }
 
 // get finds a channel by name or ARN and returns a copy.
 func (st *store) get(name, arn string) (*channelRec, bool) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	var c *channelRec
-	if arn != "" {
-		c = st.byARN[arn]
-	} else {
-		c = st.byName[name]
-	}
-	if c == nil {
-		return nil, false
-	}
-	return c.clone(), true
+	return boltGet(&st.channels, name, arn)
 }
 
 // update applies fn to the stored channel with arn, under the lock, and
@@ -189,54 +129,92 @@ func (st *store) get(name, arn string) (*channelRec, bool) {
 func (st *store) update(arn string, fn func(c *channelRec) error) (*channelRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	old := st.byARN[arn]
-	if old == nil {
-		return nil, noChannel(arn)
-	}
-	c := old.clone()
-	if err := fn(c); err != nil {
-		return nil, err
-	}
-	return st.putLocked(c)
+	return boltUpdate(st, channelKind, &st.channels, arn, fn)
 }
 
 func (st *store) delete(arn, version string) (*channelRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	c := st.byARN[arn]
-	if c == nil {
-		return nil, noChannel(arn)
-	}
-	if version != "" && version != c.Version {
-		return nil, versionMismatch(version)
-	}
-	if err := st.persist(c.Name, nil); err != nil {
-		return nil, fmt.Errorf("localkvs: deleting channel: %w", err)
-	}
-	delete(st.byName, c.Name)
-	delete(st.byARN, c.ARN)
-	return c, nil
+	return boltDelete(st, channelKind, &st.channels, arn, version)
 }
 
 // list returns channels whose name begins with prefix and sorts after
 // "after", in name order, at most max of them, and whether more remain.
 func (st *store) list(prefix, after string, max int) ([]*channelRec, bool) {
 	st.mu.RLock()
-	names := make([]string, 0, len(st.byName))
-	for n := range st.byName {
-		if strings.HasPrefix(n, prefix) && n > after {
-			names = append(names, n)
-		}
+	defer st.mu.RUnlock()
+	return st.channels.list(prefix, after, max)
+}
+
+// The bbolt store's create, get, update and delete of a channel or a
+// stream, called with st.mu held (get: at least read-held) and ix the
+// index of k's records.
+
+// boltCreate stores the new record r (it has its name and settings) and
+// returns a copy with its ARN, version and status: a name taken or the
+// account's max records reached fail.
+func boltCreate[R any, P record[R]](st *store, k *recKind[R, P], ix *recIndex[R, P], region string, r P, max int) (P, error) {
+	if _, ok := ix.byName[r.recName()]; ok {
+		return nil, k.inUse(r.recName())
 	}
-	sort.Strings(names)
-	more := len(names) > max
-	if more {
-		names = names[:max]
+	if ix.len() >= max {
+		return nil, k.limit(ix.len(), region)
 	}
-	out := make([]*channelRec, len(names))
-	for i, n := range names {
-		out[i] = st.byName[n].clone()
+	ms := time.Now().UnixMilli()
+	arn := k.arnOf(region, r.recName(), ms)
+	for ix.byARN[arn] != nil {
+		ms++
+		arn = k.arnOf(region, r.recName(), ms)
 	}
-	st.mu.RUnlock()
-	return out, more
+	r.stamp(arn, ms)
+	return boltPut(st, k, ix, r)
+}
+
+// boltPut persists r and indexes it, and returns a copy.
+func boltPut[R any, P record[R]](st *store, k *recKind[R, P], ix *recIndex[R, P], r P) (P, error) {
+	if err := st.putBolt(k.bucket, r.recName(), r); err != nil {
+		return nil, fmt.Errorf("localkvs: storing %s: %w", k.what, err)
+	}
+	ix.put(r)
+	return r.clone(), nil
+}
+
+// boltGet returns a copy of the record with arn (when set) or name.
+func boltGet[R any, P record[R]](ix *recIndex[R, P], name, arn string) (P, bool) {
+	r := ix.find(name, arn)
+	if r == nil {
+		return nil, false
+	}
+	return r.clone(), true
+}
+
+// boltUpdate applies fn to a copy of the record with arn and stores the
+// result; fn returns an error to abort.
+func boltUpdate[R any, P record[R]](st *store, k *recKind[R, P], ix *recIndex[R, P], arn string, fn func(r P) error) (P, error) {
+	old := ix.byARN[arn]
+	if old == nil {
+		return nil, k.notFound(arn)
+	}
+	r := P(old.clone())
+	if err := fn(r); err != nil {
+		return nil, err
+	}
+	return boltPut(st, k, ix, r)
+}
+
+// boltDelete removes the record with arn, checking its version when
+// version is not empty, and returns it.
+func boltDelete[R any, P record[R]](st *store, k *recKind[R, P], ix *recIndex[R, P], arn, version string) (P, error) {
+	r := ix.byARN[arn]
+	if r == nil {
+		return nil, k.notFound(arn)
+	}
+	if version != "" && version != r.recVersion() {
+		return nil, k.mismatch(version)
+	}
+	if err := st.putBolt(k.bucket, r.recName(), nil); err != nil {
+		return nil, fmt.Errorf("localkvs: deleting %s: %w", k.what, err)
+	}
+	ix.remove(r)
+	return r, nil
 }

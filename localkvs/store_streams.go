@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -56,16 +54,43 @@ var (
 // streamState is the part of the store that holds streams; it lives in
 // store (st.streams), under st.mu.
 type streamState struct {
-	byName  map[string]*streamRec
-	byARN   map[string]*streamRec
+	recs    streamIndex
 	storage map[string]mediaStorageRec // channel ARN -> configuration
 }
 
 func newStreamState() streamState {
-	return streamState{byName: map[string]*streamRec{}, byARN: map[string]*streamRec{}, storage: map[string]mediaStorageRec{}}
+	return streamState{recs: newRecIndex[streamRec](), storage: map[string]mediaStorageRec{}}
 }
 
-// streamsOf returns the stream state of st, making it on first use.
+// storageOf returns the media storage configuration of a channel; a
+// channel never configured is DISABLED, as is every channel when ss is nil
+// (the bbolt store before openStreams).
+func (ss *streamState) storageOf(channelARN string) mediaStorageRec {
+	if ss != nil {
+		if r, ok := ss.storage[channelARN]; ok {
+			return r
+		}
+	}
+	return mediaStorageRec{Status: storageDisabled}
+}
+
+// channelsOf returns the ARNs of the channels whose media storage
+// configuration names stream (enabled or not), sorted; none when ss is nil.
+func (ss *streamState) channelsOf(stream string) []string {
+	if ss == nil {
+		return nil
+	}
+	var out []string
+	for ch, r := range ss.storage {
+		if r.StreamARN == stream {
+			out = append(out, ch)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// streamsLocked returns the stream state of st, making it on first use.
 // Called with st.mu held.
 func (st *store) streamsLocked() *streamState {
 	if st.streams == nil {
@@ -94,8 +119,7 @@ func (st *store) openStreams() error {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("localkvs: stream %q: %w", k, err)
 			}
-			ss.byName[r.Name] = &r
-			ss.byARN[r.ARN] = &r
+			ss.recs.put(&r)
 			return nil
 		})
 		if err != nil {
@@ -144,35 +168,7 @@ func streamARN(region, name string, createdMS int64) string {
 func (st *store) createStream(region string, r *streamRec, maxStreams int) (*streamRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	ss := st.streamsLocked()
-	if _, ok := ss.byName[r.Name]; ok {
-		return nil, inUse("a stream named %q already exists", r.Name)
-	}
-	if len(ss.byName) >= maxStreams {
-		return nil, limitExceeded(codeAccountStreamLimit, "the account already has %d streams in %s", len(ss.byName), region)
-	}
-	ms := time.Now().UnixMilli()
-	for {
-		r.ARN = streamARN(region, r.Name, ms)
-		if _, dup := ss.byARN[r.ARN]; !dup {
-			break
-		}
-		ms++
-	}
-	r.Created = ms
-	r.Version = newVersion()
-	r.Status = "ACTIVE"
-	return st.putStreamLocked(r)
-}
-
-func (st *store) putStreamLocked(r *streamRec) (*streamRec, error) {
-	if err := st.putBolt(bucketStreams, r.Name, r); err != nil {
-		return nil, fmt.Errorf("localkvs: storing stream: %w", err)
-	}
-	ss := st.streamsLocked()
-	ss.byName[r.Name] = r
-	ss.byARN[r.ARN] = r
-	return r.clone(), nil
+	return boltCreate(st, streamKind, &st.streamsLocked().recs, region, r, maxStreams)
 }
 
 // getStream finds a stream by ARN (when set) or name and returns a copy.
@@ -182,16 +178,7 @@ func (st *store) getStream(name, arn string) (*streamRec, bool) {
 	if st.streams == nil {
 		return nil, false
 	}
-	var r *streamRec
-	if arn != "" {
-		r = st.streams.byARN[arn]
-	} else {
-		r = st.streams.byName[name]
-	}
-	if r == nil {
-		return nil, false
-	}
-	return r.clone(), true
+	return boltGet(&st.streams.recs, name, arn)
 }
 
 // updateStream applies fn to the stream with arn under the lock and
@@ -199,15 +186,7 @@ func (st *store) getStream(name, arn string) (*streamRec, bool) {
 func (st *store) updateStream(arn string, fn func(r *streamRec) error) (*streamRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	old := st.streamsLocked().byARN[arn]
-	if old == nil {
-		return nil, notFound("no stream with ARN %q", arn)
-	}
-	r := old.clone()
-	if err := fn(r); err != nil {
-		return nil, err
-	}
-	return st.putStreamLocked(r)
+	return boltUpdate(st, streamKind, &st.streamsLocked().recs, arn, fn)
 }
 
 // deleteStream removes a stream (checking version when not empty). The
@@ -216,20 +195,7 @@ func (st *store) updateStream(arn string, fn func(r *streamRec) error) (*streamR
 func (st *store) deleteStream(arn, version string) (*streamRec, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	ss := st.streamsLocked()
-	r := ss.byARN[arn]
-	if r == nil {
-		return nil, notFound("no stream with ARN %q", arn)
-	}
-	if version != "" && version != r.Version {
-		return nil, newAPIError(400, codeVersionMismatch, ErrVersionMismatch, "CurrentVersion %q is not the stream's current version", version)
-	}
-	if err := st.putBolt(bucketStreams, r.Name, nil); err != nil {
-		return nil, fmt.Errorf("localkvs: deleting stream: %w", err)
-	}
-	delete(ss.byName, r.Name)
-	delete(ss.byARN, r.ARN)
-	return r, nil
+	return boltDelete(st, streamKind, &st.streamsLocked().recs, arn, version)
 }
 
 // listStreams returns the streams whose name begins with prefix and sorts
@@ -240,22 +206,7 @@ func (st *store) listStreams(prefix, after string, max int) ([]*streamRec, bool)
 	if st.streams == nil {
 		return nil, false
 	}
-	names := make([]string, 0, len(st.streams.byName))
-	for n := range st.streams.byName {
-		if strings.HasPrefix(n, prefix) && n > after {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	more := len(names) > max
-	if more {
-		names = names[:max]
-	}
-	out := make([]*streamRec, len(names))
-	for i, n := range names {
-		out[i] = st.streams.byName[n].clone()
-	}
-	return out, more
+	return st.streams.recs.list(prefix, after, max)
 }
 
 // mediaStorage returns the media storage configuration of a channel; a
@@ -263,14 +214,7 @@ func (st *store) listStreams(prefix, after string, max int) ([]*streamRec, bool)
 func (st *store) mediaStorage(channelARN string) mediaStorageRec {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.streams == nil {
-		return mediaStorageRec{Status: storageDisabled}
-	}
-	r, ok := st.streams.storage[channelARN]
-	if !ok {
-		return mediaStorageRec{Status: storageDisabled}
-	}
-	return r
+	return st.streams.storageOf(channelARN)
 }
 
 // setMediaStorage stores a channel's media storage configuration, after
@@ -305,17 +249,7 @@ func (st *store) setMediaStorage(channelARN string, r mediaStorageRec, check fun
 func (st *store) channelsOfStream(stream string) []string {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.streams == nil {
-		return nil
-	}
-	var out []string
-	for ch, r := range st.streams.storage {
-		if r.StreamARN == stream {
-			out = append(out, ch)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return st.streams.channelsOf(stream)
 }
 
 // dropMediaStorage forgets the configuration of a deleted channel.
