@@ -155,15 +155,16 @@ func New(cfg Config) (*Server, error) {
 		s.cluster, s.remote = c, c
 		s.iceServers = c.iceServers
 	}
-	st, warnings, err := s.openResourceStore()
+	st, err := s.openResourceStore()
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
+	s.store = st
+	err = s.openMedia(cfg.DataDir)
+	for _, w := range s.bolt.warnings { // what the store skipped, loading
 		s.log.Warn(w)
 	}
-	s.store = st
-	if err := s.openMedia(cfg.DataDir); err != nil {
+	if err != nil {
 		st.close()
 		return nil, err
 	}

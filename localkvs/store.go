@@ -41,10 +41,11 @@ type store struct {
 	mu       sync.RWMutex
 	channels channelIndex
 	db       *bolt.DB
+	path     string // the file, for messages ("" in memory)
 
 	streams *streamState // streams and media storage: store_streams.go
 
-	warnings []string // what openStore found wrong but could go on with; New logs them
+	warnings []string // what openStore, openStreams and openMediaStore found wrong but could go on with; New logs them
 }
 
 func openStore(dataDir string) (*store, error) {
@@ -56,6 +57,7 @@ func openStore(dataDir string) (*store, error) {
 		return nil, fmt.Errorf("localkvs: DataDir: %w", err)
 	}
 	path := filepath.Join(dataDir, storeFile)
+	st.path = path
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		st.warnings = append(st.warnings, fmt.Sprintf("localkvs: the channel store %s is an empty file: "+
 			"whatever it held is gone (a full disk, a failed copy?); starting with no channels", path))
@@ -72,8 +74,7 @@ func openStore(dataDir string) (*store, error) {
 		return b.ForEach(func(k, v []byte) error {
 			c, err := decodeChannel(v)
 			if err != nil { // one bad record does not cost the others
-				st.warnings = append(st.warnings, fmt.Sprintf("localkvs: the channel store %s: record %q is unreadable (%v) and was "+
-					"skipped; `kvswebrtc serve --repair` (localkvs.RepairStore) removes it", path, k, err))
+				st.warnBadRecord("record", k, err)
 				return nil
 			}
 			st.channels.put(c)
@@ -86,6 +87,13 @@ func openStore(dataDir string) (*store, error) {
 	}
 	st.db = db
 	return st, nil
+}
+
+// warnBadRecord notes, for New to log, a record of the store that could not
+// be read and was skipped: what (a record, a stream, ...), its key and why.
+func (st *store) warnBadRecord(what string, key []byte, err error) {
+	st.warnings = append(st.warnings, fmt.Sprintf("localkvs: the channel store %s: %s %q is unreadable (%v) and was "+
+		"skipped; `kvswebrtc serve --repair` (localkvs.RepairStore) removes it", st.path, what, key, err))
 }
 
 func (st *store) close() error {

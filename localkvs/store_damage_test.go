@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
@@ -223,5 +225,130 @@ func TestRepairSoundStore(t *testing.T) {
 	defer srv.Close()
 	if _, err := localkvs.RepairStore(dir); !errors.Is(err, localkvs.ErrStoreLocked) {
 		t.Fatalf("RepairStore of a store in use: %v, want ErrStoreLocked", err)
+	}
+}
+
+// TestBadStreamAndFragmentRecords: an unreadable stream record, media
+// storage configuration or fragment index entry is skipped with a warning
+// that names it, as a bad channel record is; the rest of the store loads,
+// and RepairStore then drops exactly those (and does not take a stream
+// record for a channel).
+func TestBadStreamAndFragmentRecords(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, err := localkvs.Start(localkvs.Config{DataDir: dir}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := devClient(srv)
+	ch, err := srv.CreateChannel(ctx, "cam-channel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamARN string
+	for i := range 5 {
+		out, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(fmt.Sprintf("st-%03d", i)), DataRetentionInHours: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			streamARN = aws.ToString(out.StreamARN)
+		}
+	}
+	if _, err := kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
+		ChannelARN: aws.String(ch),
+		MediaStorageConfiguration: &types.MediaStorageConfiguration{
+			Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: aws.String(streamARN),
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	// The fragment index of st-000: one good entry, one that is not.
+	path := filepath.Join(dir, "channels.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists([]byte("fragments"))
+		if err != nil {
+			return err
+		}
+		b, err := root.CreateBucketIfNotExists([]byte(streamARN))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte("a"), []byte(`{"n":"91343852333100000000000000000001","p":1,"s":1,"l":1000,"tl":10,"sz":100}`)); err != nil {
+			return err
+		}
+		return b.Put([]byte("b"), []byte(`{"n":"not-a-fragment-number"}`))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	for _, rec := range []string{`{"name":"st-003"`, `{"status":"ENABLED"`} {
+		if !bytes.Contains(b, []byte(rec)) {
+			t.Fatalf("record %s not found in the file", rec)
+		}
+		// Every copy: bbolt may have left older versions of the page.
+		b = bytes.ReplaceAll(b, []byte(rec), append([]byte("#"), rec[1:]...)) // no longer JSON
+	}
+	os.WriteFile(path, b, 0o600)
+
+	var logs logBuffer
+	srv, err = localkvs.Start(localkvs.Config{DataDir: dir, Logger: logs.logger()}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("bad stream records refused the store: %v", err)
+	}
+	kv = devClient(srv)
+	streams, err := kv.ListStreams(ctx, &kinesisvideo.ListStreamsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streams.StreamInfoList) != 4 {
+		t.Errorf("%d streams loaded, want the 4 good ones", len(streams.StreamInfoList))
+	}
+	if _, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: aws.String("st-004")}); err != nil {
+		t.Errorf("a good stream: %v", err)
+	}
+	for _, want := range []string{`stream \"st-003\" is unreadable`, `media storage configuration \"` + ch + `\" is unreadable`, `fragment index entry of stream ` + streamARN + `: \"b\" is unreadable`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no warning naming %s:\n%s", want, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
+		t.Errorf("%d warnings, want 3:\n%s", n, logs.String())
+	}
+	srv.Close()
+
+	rep, err := localkvs.RepairStore(dir)
+	if err != nil || rep.Sound || rep.Lost != 3 || rep.Channels != 1 {
+		t.Fatalf("RepairStore: %+v, %v; want 1 channel kept and 3 records lost", rep, err)
+	}
+	logs = logBuffer{}
+	srv, err = localkvs.Start(localkvs.Config{DataDir: dir, Logger: logs.logger()}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("warnings after the repair:\n%s", logs.String())
+	}
+	kv = devClient(srv)
+	chans, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chans.ChannelInfoList) != 1 {
+		t.Errorf("%d channels after the repair, want 1 (a stream record taken for a channel?)", len(chans.ChannelInfoList))
+	}
+	if streams, err = kv.ListStreams(ctx, &kinesisvideo.ListStreamsInput{}); err != nil || len(streams.StreamInfoList) != 4 {
+		t.Errorf("after the repair: %d streams (%v), want 4", len(streams.StreamInfoList), err)
 	}
 }

@@ -89,10 +89,11 @@ func openMediaStore(st *store, dataDir string) (*mediaStore, error) {
 		}
 		return root.ForEachBucket(func(k []byte) error {
 			sf := ms.streamLocked(string(k))
-			return root.Bucket(k).ForEach(func(_, v []byte) error {
-				var m fragmentMeta
-				if err := json.Unmarshal(v, &m); err != nil {
-					return fmt.Errorf("fragment of %q: %w", k, err)
+			return root.Bucket(k).ForEach(func(fk, v []byte) error {
+				m, err := decodeFragment(v)
+				if err != nil { // one bad entry does not cost the stream's other fragments
+					st.warnBadRecord("fragment index entry of stream "+string(k)+":", fk, err)
+					return nil
 				}
 				sf.list = append(sf.list, m)
 				return nil

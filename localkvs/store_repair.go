@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -187,7 +188,8 @@ func checkHeader(path string) error {
 	return nil
 }
 
-// decodeChannel decodes a stored channel and checks that it is one.
+// decodeChannel decodes a stored channel and checks that it is one (a
+// stream record, which looks alike, is not).
 func decodeChannel(v []byte) (*channelRec, error) {
 	var c channelRec
 	if err := json.Unmarshal(v, &c); err != nil {
@@ -196,10 +198,75 @@ func decodeChannel(v []byte) (*channelRec, error) {
 	if !wire.ValidName(c.Name) {
 		return nil, fmt.Errorf("name %q is not a channel name", c.Name)
 	}
-	if _, err := wire.ParseARN(c.ARN); err != nil {
+	if _, err := wire.ParseChannelARN(c.ARN); err != nil {
 		return nil, fmt.Errorf("ARN %q: %v", c.ARN, err)
 	}
 	return &c, nil
+}
+
+// decodeStream decodes a stream record, refusing one whose name or ARN
+// the service could not have written.
+func decodeStream(v []byte) (*streamRec, error) {
+	var r streamRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, err
+	}
+	if !wire.ValidName(r.Name) {
+		return nil, fmt.Errorf("name %q is not a stream name", r.Name)
+	}
+	if a, err := wire.ParseARN(r.ARN); err != nil {
+		return nil, fmt.Errorf("ARN %q: %v", r.ARN, err)
+	} else if a.Type != "stream" {
+		return nil, fmt.Errorf("ARN %q is a %s ARN, not a stream's", r.ARN, a.Type)
+	}
+	return &r, nil
+}
+
+// decodeMediaStorage decodes a channel's media storage configuration.
+func decodeMediaStorage(v []byte) (mediaStorageRec, error) {
+	var r mediaStorageRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, err
+	}
+	if r.Status != storageEnabled && r.Status != storageDisabled {
+		return r, fmt.Errorf("status %q is neither %s nor %s", r.Status, storageEnabled, storageDisabled)
+	}
+	if r.StreamARN != "" {
+		if _, err := wire.ParseARN(r.StreamARN); err != nil {
+			return r, fmt.Errorf("stream ARN %q: %v", r.StreamARN, err)
+		}
+	}
+	return r, nil
+}
+
+// decodeFragment decodes an entry of the fragment index, refusing one
+// whose number is not of the form fragmentNumber writes.
+func decodeFragment(v []byte) (fragmentMeta, error) {
+	var m fragmentMeta
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, err
+	}
+	digits, ok := strings.CutPrefix(m.Number, fragmentNumberPrefix)
+	if !ok || len(digits) != 20 || strings.Trim(digits, "0123456789") != "" {
+		return m, fmt.Errorf("fragment number %q is not one this service writes", m.Number)
+	}
+	return m, nil
+}
+
+// recordCheck returns how the records of the top-level bucket name are
+// checked (nil: not at all), and the records of the buckets nested in it.
+func recordCheck(name []byte) (records, nested func([]byte) error) {
+	switch string(name) {
+	case string(bucketChannels):
+		return func(v []byte) error { _, err := decodeChannel(v); return err }, nil
+	case string(bucketStreams):
+		return func(v []byte) error { _, err := decodeStream(v); return err }, nil
+	case string(bucketMediaStorage):
+		return func(v []byte) error { _, err := decodeMediaStorage(v); return err }, nil
+	case string(bucketFragments):
+		return nil, func(v []byte) error { _, err := decodeFragment(v); return err }
+	}
+	return nil, nil
 }
 
 // RepairReport is what [RepairStore] did.
@@ -239,7 +306,7 @@ func RepairStore(dataDir string) (RepairReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("localkvs: repair: %w", err)
 	}
-	// Sound, and every channel record readable: nothing to do.
+	// Sound, and every record readable: nothing to do.
 	tree, lost, readErr := salvage(path, len(raw) > 0)
 	if errors.Is(readErr, ErrStoreLocked) {
 		return rep, readErr
@@ -387,7 +454,8 @@ func salvage(path string, nonEmpty bool) (boltTree, int, error) {
 	walkErr := guard(func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-				return guard(func() error { return copyBucket(b, tree.bucket(name), bytes.Equal(name, bucketChannels), &lost) })
+				check, nested := recordCheck(name)
+				return guard(func() error { return copyBucket(b, tree.bucket(name), check, nested, &lost) })
 			})
 		})
 	})
@@ -429,8 +497,10 @@ func paddedCopy(path string) (*bolt.DB, error) {
 	return db, nil
 }
 
-// copyBucket copies b into out until the end or a page that cannot be read.
-func copyBucket(b *bolt.Bucket, out *boltBucket, channels bool, lost *int) error {
+// copyBucket copies b into out until the end or a page that cannot be read,
+// counting in lost the records check refuses (nestedCheck is the check of
+// the records of b's nested buckets).
+func copyBucket(b *bolt.Bucket, out *boltBucket, check, nestedCheck func([]byte) error, lost *int) error {
 	return b.ForEach(func(k, v []byte) error {
 		if v == nil { // a nested bucket
 			sub := b.Bucket(k)
@@ -439,13 +509,11 @@ func copyBucket(b *bolt.Bucket, out *boltBucket, channels bool, lost *int) error
 			}
 			nb := newBoltBucket()
 			out.nested[string(k)] = nb
-			return guard(func() error { return copyBucket(sub, nb, false, lost) })
+			return guard(func() error { return copyBucket(sub, nb, nestedCheck, nil, lost) })
 		}
-		if channels {
-			if _, err := decodeChannel(v); err != nil {
-				*lost++
-				return nil
-			}
+		if check != nil && check(v) != nil {
+			*lost++
+			return nil
 		}
 		out.records[string(k)] = bytes.Clone(v)
 		return nil

@@ -115,11 +115,12 @@ func (st *store) openStreams() error {
 			return err
 		}
 		err = b.ForEach(func(k, v []byte) error {
-			var r streamRec
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("localkvs: stream %q: %w", k, err)
+			r, err := decodeStream(v)
+			if err != nil { // one bad record does not cost the others
+				st.warnBadRecord("stream", k, err)
+				return nil
 			}
-			ss.recs.put(&r)
+			ss.recs.put(r)
 			return nil
 		})
 		if err != nil {
@@ -130,9 +131,10 @@ func (st *store) openStreams() error {
 			return err
 		}
 		return m.ForEach(func(k, v []byte) error {
-			var r mediaStorageRec
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("localkvs: media storage of %q: %w", k, err)
+			r, err := decodeMediaStorage(v)
+			if err != nil {
+				st.warnBadRecord("media storage configuration", k, err)
+				return nil
 			}
 			ss.storage[string(k)] = r
 			return nil

@@ -44,20 +44,20 @@ var (
 
 // openResourceStore opens the bbolt store, or on a cluster node its
 // JetStream store; both are timed for the metrics.
-func (s *Server) openResourceStore() (resourceStore, []string, error) {
+func (s *Server) openResourceStore() (resourceStore, error) {
 	st, err := openStore(s.cfg.DataDir)
 	if err != nil {
 		if s.cluster != nil {
 			s.cluster.close()
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	s.bolt = st
 	if s.cluster != nil {
 		s.cluster.store.local = st // closed with it
-		return timedStore{s.cluster.store, s.metrics, "jetstream"}, st.warnings, nil
+		return timedStore{s.cluster.store, s.metrics, "jetstream"}, nil
 	}
-	return timedStore{st, s.metrics, "bbolt"}, st.warnings, nil
+	return timedStore{st, s.metrics, "bbolt"}, nil
 }
 
 // timedStore records the latency of each operation of a store
