@@ -2,20 +2,13 @@ package localkvs
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
-
-type tagJSON struct {
-	Key   string `json:"Key"`
-	Value string `json:"Value"`
-}
 
 type singleMasterConfig struct {
 	MessageTtlSeconds *int `json:"MessageTtlSeconds,omitempty"`
@@ -55,27 +48,6 @@ func validTTL(t *int) (int, error) {
 	return *t, nil
 }
 
-const maxTags = 50
-
-func validTags(tags []tagJSON) error {
-	for i, t := range tags {
-		if len(t.Key) < 1 || len(t.Key) > 128 {
-			return invalidArg("Tags[%d].Key must be 1 to 128 characters", i)
-		}
-		if strings.HasPrefix(t.Key, "aws:") {
-			return invalidArg("Tags[%d].Key %q must not start with aws:", i, t.Key)
-		}
-		if len(t.Value) > 256 {
-			return invalidArg("Tags[%d].Value must be at most 256 characters", i)
-		}
-	}
-	return nil
-}
-
-func tagsLimit(n int) error {
-	return limitExceeded(codeTagsLimit, "a resource can have at most %d tags, this request would give it %d", maxTags, n)
-}
-
 // createChannel validates and creates a channel.
 func (s *Server) createChannel(name, typ string, ttl *int, tags []tagJSON) (*channelRec, error) {
 	if err := validName("ChannelName", name); err != nil {
@@ -95,11 +67,8 @@ func (s *Server) createChannel(name, typ string, ttl *int, tags []tagJSON) (*cha
 		return nil, err
 	}
 	c := &channelRec{Name: name, Type: typ, TTL: t, Tags: map[string]string{}}
-	for _, tg := range tags {
-		c.Tags[tg.Key] = tg.Value
-	}
-	if len(c.Tags) > maxTags {
-		return nil, tagsLimit(len(c.Tags))
+	if err := addTags(c.Tags, tags); err != nil {
+		return nil, err
 	}
 	limit := s.limits.MaxChannels
 	if limit == 0 {
@@ -134,37 +103,23 @@ func (s *Server) apiCreate(_ context.Context, _ *http.Request, body []byte) (any
 	return map[string]string{"ChannelARN": c.ARN}, nil
 }
 
-// lookup finds a channel by ARN (when set) or name.
-func (s *Server) lookup(name, arn string) (*channelRec, error) {
-	if arn != "" {
-		if err := validARN("ChannelARN", arn); err != nil {
-			return nil, err
-		}
-		c, ok := s.store.get("", arn)
-		if !ok {
-			return nil, noChannel(arn)
-		}
-		return c, nil
+// channelRef is a request that names a channel by ChannelName or
+// ChannelARN (DescribeSignalingChannel, DescribeMediaStorageConfiguration).
+type channelRef struct{ ChannelName, ChannelARN string }
+
+// channelOf decodes a channelRef and finds its channel by ARN (when set)
+// or name.
+func (s *Server) channelOf(body []byte) (*channelRec, channelRef, error) {
+	var in channelRef
+	if err := decode(body, &in); err != nil {
+		return nil, in, err
 	}
-	if name == "" {
-		return nil, invalidArg("ChannelName or ChannelARN is required")
-	}
-	if err := validName("ChannelName", name); err != nil {
-		return nil, err
-	}
-	c, ok := s.store.get(name, "")
-	if !ok {
-		return nil, notFound("no signaling channel named %q", name)
-	}
-	return c, nil
+	c, err := find(channelKind, in.ChannelName, in.ChannelARN, s.store.get)
+	return c, in, err
 }
 
 func (s *Server) apiDescribe(_ context.Context, _ *http.Request, body []byte) (any, error) {
-	var in struct{ ChannelName, ChannelARN string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	c, err := s.lookup(in.ChannelName, in.ChannelARN)
+	c, in, err := s.channelOf(body)
 	if err != nil {
 		return nil, err
 	}
@@ -178,46 +133,17 @@ func (s *Server) apiList(_ context.Context, _ *http.Request, body []byte) (any, 
 	var in struct {
 		MaxResults           *int
 		NextToken            *string
-		ChannelNameCondition *struct{ ComparisonOperator, ComparisonValue string }
+		ChannelNameCondition *nameCondition
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	max := 500
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, invalidArg("MaxResults %d must be between 1 and 10000", *in.MaxResults)
-		}
-		max = *in.MaxResults
+	p, err := listChannelsOp.parse(in.MaxResults, in.NextToken, in.ChannelNameCondition)
+	if err != nil {
+		return nil, err
 	}
-	after := ""
-	if in.NextToken != nil && *in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
-		if err != nil || !wire.ValidName(string(b)) {
-			return nil, invalidArg("NextToken is not a token returned by ListSignalingChannels")
-		}
-		after = string(b)
-	}
-	prefix := ""
-	if c := in.ChannelNameCondition; c != nil {
-		if c.ComparisonOperator != "" && c.ComparisonOperator != "BEGINS_WITH" {
-			return nil, invalidArg("ChannelNameCondition.ComparisonOperator %q is not supported; use BEGINS_WITH", c.ComparisonOperator)
-		}
-		if c.ComparisonValue != "" && !wire.ValidName(c.ComparisonValue) {
-			return nil, invalidArg("ChannelNameCondition.ComparisonValue %q: want %s", c.ComparisonValue, wire.NameRule)
-		}
-		prefix = c.ComparisonValue
-	}
-	chans, more := s.store.list(prefix, after, max)
-	list := make([]channelInfoJSON, len(chans))
-	for i, c := range chans {
-		list[i] = channelInfo(c)
-	}
-	out := map[string]any{"ChannelInfoList": list}
-	if more {
-		out["NextToken"] = base64.RawURLEncoding.EncodeToString([]byte(chans[len(chans)-1].Name))
-	}
-	return out, nil
+	chans, more := s.store.list(p.prefix, p.after, p.max)
+	return listAnswer("ChannelInfoList", chans, more, channelInfo, func(c *channelRec) string { return c.Name }), nil
 }
 
 func (s *Server) apiUpdate(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -299,11 +225,8 @@ func (s *Server) apiEndpoint(_ context.Context, r *http.Request, body []byte) (a
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := validARN("ChannelARN", in.ChannelARN); err != nil {
+	if _, err := s.channelByARN("ChannelARN", in.ChannelARN); err != nil {
 		return nil, err
-	}
-	if _, ok := s.store.get("", in.ChannelARN); !ok {
-		return nil, noChannel(in.ChannelARN)
 	}
 	protocols := []string{"WSS", "HTTPS"}
 	if c := in.SingleMasterChannelEndpointConfiguration; c != nil {
@@ -352,25 +275,12 @@ func (s *Server) apiTag(_ context.Context, _ *http.Request, body []byte) (any, e
 	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
 		return nil, err
 	}
-	if len(in.Tags) == 0 {
-		return nil, invalidArg("Tags must hold at least one tag")
-	}
-	if err := validTags(in.Tags); err != nil {
+	if err := checkTagsToAdd(in.Tags); err != nil {
 		return nil, err
 	}
-	_, err := s.store.update(in.ResourceARN, func(c *channelRec) error {
-		for _, t := range in.Tags {
-			c.Tags[t.Key] = t.Value
-		}
-		if len(c.Tags) > maxTags {
-			return tagsLimit(len(c.Tags))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	return emptyAnswer(s.store.update(in.ResourceARN, func(c *channelRec) error {
+		return addTags(c.Tags, in.Tags)
+	}))
 }
 
 func (s *Server) apiUntag(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -384,19 +294,13 @@ func (s *Server) apiUntag(_ context.Context, _ *http.Request, body []byte) (any,
 	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
 		return nil, err
 	}
-	if len(in.TagKeyList) == 0 {
-		return nil, invalidArg("TagKeyList must hold at least one key")
-	}
-	_, err := s.store.update(in.ResourceARN, func(c *channelRec) error {
-		for _, k := range in.TagKeyList {
-			delete(c.Tags, k)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := checkTagKeys(in.TagKeyList); err != nil {
 		return nil, err
 	}
-	return struct{}{}, nil
+	return emptyAnswer(s.store.update(in.ResourceARN, func(c *channelRec) error {
+		removeTags(c.Tags, in.TagKeyList)
+		return nil
+	}))
 }
 
 func (s *Server) apiListTags(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -407,12 +311,9 @@ func (s *Server) apiListTags(_ context.Context, _ *http.Request, body []byte) (a
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := validARN("ResourceARN", in.ResourceARN); err != nil {
+	c, err := s.channelByARN("ResourceARN", in.ResourceARN)
+	if err != nil {
 		return nil, err
-	}
-	c, ok := s.store.get("", in.ResourceARN)
-	if !ok {
-		return nil, noChannel(in.ResourceARN)
 	}
 	return map[string]any{"Tags": c.Tags}, nil
 }

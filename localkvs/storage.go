@@ -85,11 +85,7 @@ func (s *Server) apiUpdateMediaStorage(_ context.Context, _ *http.Request, body 
 }
 
 func (s *Server) apiDescribeMediaStorage(_ context.Context, _ *http.Request, body []byte) (any, error) {
-	var in struct{ ChannelName, ChannelARN string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	c, err := s.lookup(in.ChannelName, in.ChannelARN)
+	c, _, err := s.channelOf(body)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +97,8 @@ func (s *Server) apiDescribeMediaStorage(_ context.Context, _ *http.Request, bod
 // enabled with a stream that exists, and returns that stream. What it
 // returns is also the answer of GetSignalingChannelEndpoint for WEBRTC.
 func (s *Server) storageFor(channel string) (*streamRec, error) {
-	if err := validARN("channelArn", channel); err != nil {
+	if _, err := s.channelByARN("channelArn", channel); err != nil {
 		return nil, err
-	}
-	if _, ok := s.store.get("", channel); !ok {
-		return nil, noChannel(channel)
 	}
 	cfg := s.store.mediaStorage(channel)
 	if cfg.Status != storageEnabled {

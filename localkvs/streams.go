@@ -2,13 +2,10 @@ package localkvs
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
-
-	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
 
 // The stream operations of the kinesisvideo control plane (docs/protocol.md,
@@ -86,14 +83,6 @@ func (s *Server) streamInfo(r *streamRec) streamInfoJSON {
 	}
 }
 
-func validStreamTags(tags map[string]string) error {
-	list := make([]tagJSON, 0, len(tags))
-	for k, v := range tags {
-		list = append(list, tagJSON{k, v})
-	}
-	return validTags(list)
-}
-
 func validDevice(device, mediaType string) error {
 	if device != "" && !deviceNameRE.MatchString(device) {
 		return invalidArg("DeviceName %q: want 1 to 128 of [a-zA-Z0-9_.-]", device)
@@ -132,16 +121,14 @@ func (s *Server) apiCreateStream(_ context.Context, _ *http.Request, body []byte
 			return nil, invalidArg("DataRetentionInHours %d must be between 0 and %d", retention, maxRetentionHours)
 		}
 	}
-	if err := validStreamTags(in.Tags); err != nil {
+	tags := tagList(in.Tags)
+	if err := validTags(tags); err != nil {
 		return nil, err
-	}
-	if len(in.Tags) > maxTags {
-		return nil, tagsLimit(len(in.Tags))
 	}
 	r := &streamRec{Name: in.StreamName, Device: in.DeviceName, MediaType: in.MediaType, KMSKeyID: in.KmsKeyId,
 		Retention: retention, Tags: map[string]string{}}
-	for k, v := range in.Tags {
-		r.Tags[k] = v
+	if err := addTags(r.Tags, tags); err != nil {
+		return nil, err
 	}
 	r, err := s.store.createStream(s.cfg.Region, r, maxStreams)
 	if err != nil {
@@ -154,28 +141,12 @@ func (s *Server) apiCreateStream(_ context.Context, _ *http.Request, body []byte
 // lookupStream finds a stream by ARN (when set) or name; when both are
 // given they must agree.
 func (s *Server) lookupStream(name, arn string) (*streamRec, error) {
-	if arn != "" {
-		if err := validARN("StreamARN", arn); err != nil {
-			return nil, err
-		}
-		r, ok := s.store.getStream("", arn)
-		if !ok {
-			return nil, notFound("no stream with ARN %q", arn)
-		}
-		if name != "" && name != r.Name {
-			return nil, invalidArg("StreamName %q does not match the stream of StreamARN %q", name, arn)
-		}
-		return r, nil
-	}
-	if name == "" {
-		return nil, invalidArg("StreamName or StreamARN is required")
-	}
-	if err := validName("StreamName", name); err != nil {
+	r, err := find(streamKind, name, arn, s.store.getStream)
+	if err != nil {
 		return nil, err
 	}
-	r, ok := s.store.getStream(name, "")
-	if !ok {
-		return nil, notFound("no stream named %q", name)
+	if arn != "" && name != "" && name != r.Name {
+		return nil, invalidArg("StreamName %q does not match the stream of StreamARN %q", name, arn)
 	}
 	return r, nil
 }
@@ -196,52 +167,39 @@ func (s *Server) apiListStreams(_ context.Context, _ *http.Request, body []byte)
 	var in struct {
 		MaxResults          *int
 		NextToken           *string
-		StreamNameCondition *struct{ ComparisonOperator, ComparisonValue string }
+		StreamNameCondition *nameCondition
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	max := 10000
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, invalidArg("MaxResults %d must be between 1 and 10000", *in.MaxResults)
-		}
-		max = *in.MaxResults
+	p, err := listStreamsOp.parse(in.MaxResults, in.NextToken, in.StreamNameCondition)
+	if err != nil {
+		return nil, err
 	}
-	after := ""
-	if in.NextToken != nil && *in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
-		if err != nil || !wire.ValidName(string(b)) {
-			return nil, invalidArg("NextToken is not a token returned by ListStreams")
-		}
-		after = string(b)
-	}
-	prefix := ""
-	if c := in.StreamNameCondition; c != nil {
-		if c.ComparisonOperator != "" && c.ComparisonOperator != "BEGINS_WITH" {
-			return nil, invalidArg("StreamNameCondition.ComparisonOperator %q is not supported; use BEGINS_WITH", c.ComparisonOperator)
-		}
-		if c.ComparisonValue != "" && !wire.ValidName(c.ComparisonValue) {
-			return nil, invalidArg("StreamNameCondition.ComparisonValue %q: want %s", c.ComparisonValue, wire.NameRule)
-		}
-		prefix = c.ComparisonValue
-	}
-	list, more := s.store.listStreams(prefix, after, max)
-	infos := make([]streamInfoJSON, len(list))
-	for i, r := range list {
-		infos[i] = s.streamInfo(r)
-	}
-	out := map[string]any{"StreamInfoList": infos}
-	if more {
-		out["NextToken"] = base64.RawURLEncoding.EncodeToString([]byte(list[len(list)-1].Name))
-	}
-	return out, nil
+	list, more := s.store.listStreams(p.prefix, p.after, p.max)
+	return listAnswer("StreamInfoList", list, more, s.streamInfo, func(r *streamRec) string { return r.Name }), nil
 }
 
 // streamVersionMismatch is the VersionMismatchException of a stream.
 func streamVersionMismatch(version string) *apiError {
 	return newAPIError(http.StatusBadRequest, codeVersionMismatch, ErrVersionMismatch,
 		"CurrentVersion %q is not the stream's current version", version)
+}
+
+// updateStreamAt applies change to the stream arn if its version is
+// still version, and gives it a new version then (UpdateStream,
+// UpdateDataRetention). It answers the operation's empty answer.
+func (s *Server) updateStreamAt(arn, version string, change func(r *streamRec) error) (any, error) {
+	return emptyAnswer(s.store.updateStream(arn, func(r *streamRec) error {
+		if r.Version != version {
+			return streamVersionMismatch(version)
+		}
+		if err := change(r); err != nil {
+			return err
+		}
+		r.Version = newVersion()
+		return nil
+	}))
 }
 
 func (s *Server) apiUpdateStream(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -269,23 +227,15 @@ func (s *Server) apiUpdateStream(_ context.Context, _ *http.Request, body []byte
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.store.updateStream(r.ARN, func(r *streamRec) error {
-		if r.Version != in.CurrentVersion {
-			return streamVersionMismatch(in.CurrentVersion)
-		}
+	return s.updateStreamAt(r.ARN, in.CurrentVersion, func(r *streamRec) error {
 		if in.DeviceName != nil {
 			r.Device = dev
 		}
 		if in.MediaType != nil {
 			r.MediaType = mt
 		}
-		r.Version = newVersion()
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
 }
 
 func (s *Server) apiUpdateRetention(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -316,22 +266,14 @@ func (s *Server) apiUpdateRetention(_ context.Context, _ *http.Request, body []b
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.store.updateStream(r.ARN, func(r *streamRec) error {
-		if r.Version != in.CurrentVersion {
-			return streamVersionMismatch(in.CurrentVersion)
-		}
+	return s.updateStreamAt(r.ARN, in.CurrentVersion, func(r *streamRec) error {
 		n := r.Retention + sign*change
 		if n < 0 || n > maxRetentionHours {
 			return invalidArg("DataRetentionInHours would become %d; it must stay between 0 and %d", n, maxRetentionHours)
 		}
 		r.Retention = n
-		r.Version = newVersion()
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
 }
 
 func (s *Server) apiDeleteStream(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -364,29 +306,17 @@ func (s *Server) apiTagStream(_ context.Context, _ *http.Request, body []byte) (
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.Tags) == 0 {
-		return nil, invalidArg("Tags must hold at least one tag")
-	}
-	if err := validStreamTags(in.Tags); err != nil {
+	tags := tagList(in.Tags)
+	if err := checkTagsToAdd(tags); err != nil {
 		return nil, err
 	}
 	r, err := s.lookupStream(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.store.updateStream(r.ARN, func(r *streamRec) error {
-		for k, v := range in.Tags {
-			r.Tags[k] = v
-		}
-		if len(r.Tags) > maxTags {
-			return tagsLimit(len(r.Tags))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	return emptyAnswer(s.store.updateStream(r.ARN, func(r *streamRec) error {
+		return addTags(r.Tags, tags)
+	}))
 }
 
 func (s *Server) apiUntagStream(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -397,23 +327,17 @@ func (s *Server) apiUntagStream(_ context.Context, _ *http.Request, body []byte)
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.TagKeyList) == 0 {
-		return nil, invalidArg("TagKeyList must hold at least one key")
+	if err := checkTagKeys(in.TagKeyList); err != nil {
+		return nil, err
 	}
 	r, err := s.lookupStream(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.store.updateStream(r.ARN, func(r *streamRec) error {
-		for _, k := range in.TagKeyList {
-			delete(r.Tags, k)
-		}
+	return emptyAnswer(s.store.updateStream(r.ARN, func(r *streamRec) error {
+		removeTags(r.Tags, in.TagKeyList)
 		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	}))
 }
 
 func (s *Server) apiListTagsForStream(_ context.Context, _ *http.Request, body []byte) (any, error) {
