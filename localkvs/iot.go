@@ -14,7 +14,6 @@ package localkvs
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -171,34 +170,12 @@ func (p *iotProvider) loadOrCreateCA(dir string) error {
 			}
 		}
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, key, err := newCA("kvswebrtc local IoT device CA", time.Now())
 	if err != nil {
 		return err
 	}
-	sn, err := serial()
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "kvswebrtc local IoT device CA", Organization: []string{"kvswebrtc local development"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	if p.caCert, err = x509.ParseCertificate(der); err != nil {
-		return err
-	}
-	p.caKey = key
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	p.caCert, p.caKey = ca, key
+	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	if dir == "" {
 		return nil
 	}
@@ -460,24 +437,13 @@ func (s *Server) IssueIoTDeviceCertificate(thing string, validFor time.Duration)
 	if validFor <= 0 {
 		validFor = 365 * 24 * time.Hour
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, nil, err
-	}
 	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: thing},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validFor),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.iot.caCert, &key.PublicKey, s.iot.caKey)
+	der, key, err := newCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: thing},
+		NotAfter:    now.Add(validFor),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, now, s.iot.caCert, s.iot.caKey)
 	if err != nil {
 		return nil, nil, err
 	}

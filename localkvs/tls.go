@@ -103,52 +103,66 @@ func serial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
 
-func createTLS() (*tlsMaterial, map[string][]byte, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// newCert makes the certificate of tmpl with a new ECDSA P-256 key and
+// serial number, valid from an hour before now, signed by parent with
+// parentKey or, when parent is nil, self-signed: every certificate this
+// package makes (newCA, createTLS, IssueIoTDeviceCertificate).
+func newCert(tmpl *x509.Certificate, now time.Time, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	sn, err := serial()
+	if tmpl.SerialNumber, err = serial(); err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotBefore = now.Add(-time.Hour)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "kvswebrtc local CA", Organization: []string{"kvswebrtc local development"}},
-		NotBefore:             now.Add(-time.Hour),
+	return der, key, nil
+}
+
+// newCA makes a self-signed CA named commonName, valid from an hour
+// before now for five years: the local CA of the server certificate
+// (createTLS) and the IoT device CA (iot.go). The certificate's Raw is
+// its DER.
+func newCA(commonName string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	der, key, err := newCert(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kvswebrtc local development"}},
 		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	}, now, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return c, key, nil
+}
+
+func createTLS() (*tlsMaterial, map[string][]byte, error) {
+	now := time.Now()
+	ca, caKey, err := newCA("kvswebrtc local CA", now)
 	if err != nil {
 		return nil, nil, err
 	}
-	if sn, err = serial(); err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"kvswebrtc local development"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(397 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, key, err := newCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost", Organization: []string{"kvswebrtc local development"}},
+		NotAfter:    now.Add(397 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}, now, ca, caKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,7 +174,7 @@ func createTLS() (*tlsMaterial, map[string][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 	leaf, err := tls.X509KeyPair(certPEM, keyPEM)
