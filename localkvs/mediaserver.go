@@ -107,13 +107,36 @@ type storageSession struct {
 	connected atomic.Bool
 
 	mu          sync.Mutex
-	offerSent   bool
-	localHeld   []webrtc.ICECandidateInit
-	remoteSet   bool
-	remoteHeld  []webrtc.ICECandidateInit
+	local       heldCandidates // the media server's: until the offer is sent
+	remote      heldCandidates // the master's: until its answer is set
 	closed      bool
 	closeReason string
 	timer       *time.Timer
+}
+
+// heldCandidates are the ICE candidates of one side of a storage session
+// held until they can go: the media server's until its offer is sent,
+// the master's until its answer is set. ss.mu guards them.
+type heldCandidates struct {
+	open bool // they go at once
+	held []webrtc.ICECandidateInit
+}
+
+// holdLocked keeps c and reports true, unless h is open.
+func (h *heldCandidates) holdLocked(c webrtc.ICECandidateInit) bool {
+	if h.open {
+		return false
+	}
+	h.held = append(h.held, c)
+	return true
+}
+
+// openLocked opens h and returns the candidates it held, to send now.
+func (h *heldCandidates) openLocked() []webrtc.ICECandidateInit {
+	h.open = true
+	held := h.held
+	h.held = nil
+	return held
 }
 
 // join starts a storage session on channel, recording to stream, and
@@ -189,13 +212,11 @@ func (ss *storageSession) prepare(api *webrtc.API) error {
 		}
 		init := c.ToJSON()
 		ss.mu.Lock()
-		if !ss.offerSent {
-			ss.localHeld = append(ss.localHeld, init)
-			ss.mu.Unlock()
-			return
-		}
+		held := ss.local.holdLocked(init)
 		ss.mu.Unlock()
-		ss.send(wire.ICECandidate, init)
+		if !held {
+			ss.send(wire.ICECandidate, init)
+		}
 	})
 	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		ss.ms.s.log.Debug("localkvs: media server receiving", "channel", ss.channel, "codec", track.Codec().MimeType)
@@ -236,9 +257,7 @@ func (ss *storageSession) offer() error {
 	ss.mu.Unlock()
 	ss.send(wire.SDPOffer, offer)
 	ss.mu.Lock()
-	ss.offerSent = true
-	held := ss.localHeld
-	ss.localHeld = nil
+	held := ss.local.openLocked()
 	ss.mu.Unlock()
 	for _, c := range held {
 		ss.send(wire.ICECandidate, c)
@@ -304,13 +323,11 @@ func (ms *mediaServer) fromMaster(channel, action, payload string) {
 			return
 		}
 		ss.mu.Lock()
-		if !ss.remoteSet {
-			ss.remoteHeld = append(ss.remoteHeld, c)
-			ss.mu.Unlock()
-			return
-		}
+		held := ss.remote.holdLocked(c)
 		ss.mu.Unlock()
-		_ = ss.pc.AddICECandidate(c)
+		if !held {
+			_ = ss.pc.AddICECandidate(c)
+		}
 	default:
 		ms.s.log.Info("localkvs: media server: unexpected message from the master; dropped", "channel", channel, "action", action)
 	}
@@ -318,7 +335,7 @@ func (ms *mediaServer) fromMaster(channel, action, payload string) {
 
 func (ss *storageSession) answer(sd webrtc.SessionDescription) {
 	ss.mu.Lock()
-	if ss.remoteSet || ss.closed {
+	if ss.remote.open || ss.closed {
 		ss.mu.Unlock()
 		return
 	}
@@ -330,9 +347,7 @@ func (ss *storageSession) answer(sd webrtc.SessionDescription) {
 	}
 	ss.rec.expect(sends(sd, "video"), sends(sd, "audio"))
 	ss.mu.Lock()
-	ss.remoteSet = true
-	held := ss.remoteHeld
-	ss.remoteHeld = nil
+	held := ss.remote.openLocked()
 	ss.mu.Unlock()
 	for _, c := range held {
 		_ = ss.pc.AddICECandidate(c)

@@ -191,6 +191,14 @@ func nalus(avc []byte) [][]byte {
 	return out
 }
 
+// receivedLocked counts a frame received (video or audio) and reports
+// whether it is to be recorded: not once finish was called. r.mu is held.
+func (r *recorder) receivedLocked(data []byte) bool {
+	r.st.FramesReceived++
+	r.st.BytesReceived += uint64(len(data))
+	return !r.stopping
+}
+
 // addVideo records one access unit (AVC data) with its timestamp.
 func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 	units := nalus(data)
@@ -208,9 +216,7 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.FramesReceived++
-	r.st.BytesReceived += uint64(len(data))
-	if r.stopping {
+	if !r.receivedLocked(data) {
 		return
 	}
 	if sps != nil && pps != nil {
@@ -246,9 +252,7 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 func (r *recorder) addAudio(ts int64, data []byte, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.FramesReceived++
-	r.st.BytesReceived += uint64(len(data))
-	if r.stopping {
+	if !r.receivedLocked(data) {
 		return
 	}
 	f := mkvFrame{track: mkvAudioTrack, ts: ts, key: true, data: data}
