@@ -105,7 +105,8 @@ func (s *Server) apiCreate(_ context.Context, _ *http.Request, body []byte) (any
 
 // channelRef is a request that names a channel by ChannelName or
 // ChannelARN (DescribeSignalingChannel, DescribeMediaStorageConfiguration).
-type channelRef struct{ ChannelName, ChannelARN string }
+// An unnamed struct (alias), as nameCondition, for encoding/json's errors.
+type channelRef = struct{ ChannelName, ChannelARN string }
 
 // channelOf decodes a channelRef and finds its channel by ARN (when set)
 // or name.

@@ -75,8 +75,10 @@ func emptyAnswer[R any](_ R, err error) (any, error) {
 }
 
 // nameCondition is the ChannelNameCondition of ListSignalingChannels and
-// the StreamNameCondition of ListStreams.
-type nameCondition struct{ ComparisonOperator, ComparisonValue string }
+// the StreamNameCondition of ListStreams. An alias of an unnamed struct,
+// so that encoding/json's errors for it, which decode answers, read as
+// they did when each input spelled it out.
+type nameCondition = struct{ ComparisonOperator, ComparisonValue string }
 
 // listOp describes a List operation for parse: its name (which the
 // NextToken error names), the field of its name condition and the
