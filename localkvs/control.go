@@ -115,7 +115,7 @@ func (s *Server) channelOf(body []byte) (*channelRec, channelRef, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, in, err
 	}
-	c, err := find(channelKind, in.ChannelName, in.ChannelARN, s.store.get)
+	c, err := find(channelResource, in.ChannelName, in.ChannelARN, s.store.get)
 	return c, in, err
 }
 

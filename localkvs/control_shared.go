@@ -19,8 +19,8 @@ type resourceKind struct{ noun, field string }
 
 // The kinds of resources of the control plane.
 var (
-	channelKind = resourceKind{noun: "signaling channel", field: "Channel"}
-	streamKind  = resourceKind{noun: "stream", field: "Stream"}
+	channelResource = resourceKind{noun: "signaling channel", field: "Channel"}
+	streamResource  = resourceKind{noun: "stream", field: "Stream"}
 )
 
 // find finds a resource of kind k by ARN (when set) or name with get (the

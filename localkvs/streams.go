@@ -141,7 +141,7 @@ func (s *Server) apiCreateStream(_ context.Context, _ *http.Request, body []byte
 // lookupStream finds a stream by ARN (when set) or name; when both are
 // given they must agree.
 func (s *Server) lookupStream(name, arn string) (*streamRec, error) {
-	r, err := find(streamKind, name, arn, s.store.getStream)
+	r, err := find(streamResource, name, arn, s.store.getStream)
 	if err != nil {
 		return nil, err
 	}
