@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -148,4 +149,19 @@ func checkSources(config string, video, audio media.Source) error {
 		}
 	}
 	return nil
+}
+
+// setHandler sets the handler *h to f under mu (the hmu of a Master or a
+// Viewer): what each OnXxx method of theirs does.
+func setHandler[F any](mu *sync.RWMutex, h *F, f F) {
+	mu.Lock()
+	*h = f
+	mu.Unlock()
+}
+
+// handler returns the handler *h, read under mu.
+func handler[F any](mu *sync.RWMutex, h *F) F {
+	mu.RLock()
+	defer mu.RUnlock()
+	return *h
 }

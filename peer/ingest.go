@@ -357,18 +357,28 @@ func (g *ingest) joinLoop(run int) {
 	}
 }
 
-func (g *ingest) giveUp(err error) {
+// dropSession ends the current session and sets *flag (g.gaveUp or
+// g.offered), under g.mu, unless the ingestion has stopped or given up:
+// then it reports false and does nothing.
+func (g *ingest) dropSession(flag *bool) bool {
 	g.mu.Lock()
-	if g.gaveUp || g.stopped {
+	if g.stopped || g.gaveUp {
 		g.mu.Unlock()
-		return
+		return false
 	}
-	g.gaveUp = true
+	*flag = true
 	s := g.sess
 	g.sess = nil
 	g.mu.Unlock()
 	if s != nil {
 		g.endSession(s)
+	}
+	return true
+}
+
+func (g *ingest) giveUp(err error) {
+	if !g.dropSession(&g.gaveUp) {
+		return
 	}
 	err = fmt.Errorf("%w: %w", ErrIngestGaveUp, err)
 	g.log.Error("peer: WebRTC ingestion stopped", "err", err)
@@ -380,17 +390,8 @@ func (g *ingest) giveUp(err error) {
 func (g *ingest) handleOffer(offer webrtc.SessionDescription) {
 	m := g.m
 	received := time.Now()
-	g.mu.Lock()
-	if g.stopped || g.gaveUp {
-		g.mu.Unlock()
+	if !g.dropSession(&g.offered) {
 		return
-	}
-	g.offered = true
-	old := g.sess
-	g.sess = nil
-	g.mu.Unlock()
-	if old != nil {
-		g.endSession(old)
 	}
 	s := &session{m: m, id: ""}
 	err := s.open(linkConfig{
@@ -434,14 +435,9 @@ func (g *ingest) handleOffer(offer webrtc.SessionDescription) {
 func (g *ingest) stateChange(s *session, st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		s.mu.Lock()
-		if s.joined || s.ended {
-			s.mu.Unlock()
+		if !s.join() {
 			return
 		}
-		s.joined = true
-		s.mu.Unlock()
-		s.attach(g.m.media)
 		g.log.Info("peer: connected to the media server: recording", "after", s.connectTime())
 		g.emit(IngestionEvent{State: IngestConnected})
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
@@ -492,13 +488,9 @@ func (g *ingest) failed(s *session, reason error) {
 
 // endSession takes s out of the media and closes its peer connection.
 func (g *ingest) endSession(s *session) {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
+	if !s.markEnded() {
 		return
 	}
-	s.ended = true
-	s.mu.Unlock()
 	s.detach(g.m.media)
 	g.m.closePC(s)
 }

@@ -163,9 +163,7 @@ func (m *Master) Signaling() SignalingView { return SignalingView{m.sc} }
 // OnViewerJoined sets the handler called when a viewer's peer connection
 // is connected (media then flows to it).
 func (m *Master) OnViewerJoined(f func(viewerID string)) {
-	m.hmu.Lock()
-	m.onJoined = f
-	m.hmu.Unlock()
+	setHandler(&m.hmu, &m.onJoined, f)
 }
 
 // OnViewerLeft sets the handler called once when a viewer's session ends,
@@ -174,9 +172,7 @@ func (m *Master) OnViewerJoined(f func(viewerID string)) {
 // (Master.Close), or an ErrPeerConnection or ErrSignaling error when the
 // offer could not be answered.
 func (m *Master) OnViewerLeft(f func(viewerID string, reason error)) {
-	m.hmu.Lock()
-	m.onLeft = f
-	m.hmu.Unlock()
+	setHandler(&m.hmu, &m.onLeft, f)
 }
 
 // OnTrack sets the handler called for each track a viewer sends. The
@@ -184,17 +180,13 @@ func (m *Master) OnViewerLeft(f func(viewerID string, reason error)) {
 // ends. Without a handler the master reads and discards viewers' media.
 // It runs on its own goroutine.
 func (m *Master) OnTrack(f func(viewerID string, track *webrtc.TrackRemote)) {
-	m.hmu.Lock()
-	m.onTrack = f
-	m.hmu.Unlock()
+	setHandler(&m.hmu, &m.onTrack, f)
 }
 
 // OnDataMessage sets the handler called for each data channel message from
 // a viewer.
 func (m *Master) OnDataMessage(f func(viewerID string, msg webrtc.DataChannelMessage)) {
-	m.hmu.Lock()
-	m.onData = f
-	m.hmu.Unlock()
+	setHandler(&m.hmu, &m.onData, f)
 }
 
 func (m *Master) handlers() (joined func(string), left func(string, error),

@@ -186,18 +186,40 @@ func (m *Master) handleCandidate(c webrtc.ICECandidateInit, viewerID string) {
 	s.remoteCandidate(c)
 }
 
+// join marks s joined and adds its tracks to the media, once: it
+// reports false, and does nothing, when s had joined or ended already.
+// Viewers' sessions and the session with the media server join so.
+func (s *session) join() bool {
+	s.mu.Lock()
+	if s.joined || s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	s.joined = true
+	s.mu.Unlock()
+	s.attach(s.m.media)
+	return true
+}
+
+// markEnded marks s ended, once: it reports false when s had ended
+// already. The caller then ends it (Master.end, ingest.endSession).
+func (s *session) markEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.ended = true
+	return true
+}
+
 func (s *session) stateChange(st webrtc.PeerConnectionState) {
 	m := s.m
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		s.mu.Lock()
-		if s.joined || s.ended {
-			s.mu.Unlock()
+		if !s.join() {
 			return
 		}
-		s.joined = true
-		s.mu.Unlock()
-		s.attach(m.media)
 		m.log.Info("peer: viewer joined", "viewer", s.id, "after", s.connectTime())
 		if joined, _, _, _ := m.handlers(); joined != nil {
 			joined(s.id)
@@ -216,13 +238,9 @@ func (s *session) stateChange(st webrtc.PeerConnectionState) {
 // background) and reports OnViewerLeft, once. The caller has removed s
 // from m.sessions.
 func (m *Master) end(s *session, reason error) {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
+	if !s.markEnded() {
 		return
 	}
-	s.ended = true
-	s.mu.Unlock()
 	m.mu.Lock()
 	if m.sessions[s.id] == s {
 		delete(m.sessions, s.id)

@@ -132,34 +132,26 @@ func (v *Viewer) Signaling() SignalingView { return SignalingView{v.sc} }
 // OnTrack sets the handler called when a track from the master arrives.
 // It is for information: the viewer reads the track itself (see OnFrame).
 func (v *Viewer) OnTrack(f func(track *webrtc.TrackRemote)) {
-	v.hmu.Lock()
-	v.onTrack = f
-	v.hmu.Unlock()
+	setHandler(&v.hmu, &v.onTrack, f)
 }
 
 // OnFrame sets the handler called with each complete frame received (video
 // frames, audio packets), from each track's first key frame on, on the
 // track's goroutine.
 func (v *Viewer) OnFrame(f func(media.Frame)) {
-	v.hmu.Lock()
-	v.onFrame = f
-	v.hmu.Unlock()
+	setHandler(&v.hmu, &v.onFrame, f)
 }
 
 // OnDataMessage sets the handler called for each data channel message from
 // the master.
 func (v *Viewer) OnDataMessage(f func(msg webrtc.DataChannelMessage)) {
-	v.hmu.Lock()
-	v.onData = f
-	v.hmu.Unlock()
+	setHandler(&v.hmu, &v.onData, f)
 }
 
 // OnConnectionStateChange sets the handler called when the peer
 // connection's state changes.
 func (v *Viewer) OnConnectionStateChange(f func(webrtc.PeerConnectionState)) {
-	v.hmu.Lock()
-	v.onState = f
-	v.hmu.Unlock()
+	setHandler(&v.hmu, &v.onState, f)
 }
 
 // OnReoffer sets the handler called when the viewer makes a new peer
@@ -168,9 +160,7 @@ func (v *Viewer) OnConnectionStateChange(f func(webrtc.PeerConnectionState)) {
 // by the remote), ErrNoAnswer, ErrSignalingReconnected or
 // ErrReconnectICEServer. It is called on its own goroutine.
 func (v *Viewer) OnReoffer(f func(reason error)) {
-	v.hmu.Lock()
-	v.onReoff = f
-	v.hmu.Unlock()
+	setHandler(&v.hmu, &v.onReoff, f)
 }
 
 // Start connects to the signaling channel and sends the offer. It returns

@@ -31,9 +31,7 @@ func (v *Viewer) gotFirstFrame(f media.Frame) {
 // track reads a received track until it ends: its frames, from the first
 // key frame on, go to the counter, the configured sinks and OnFrame.
 func (v *Viewer) track(track *webrtc.TrackRemote) {
-	v.hmu.RLock()
-	onTrack := v.onTrack
-	v.hmu.RUnlock()
+	onTrack := handler(&v.hmu, &v.onTrack)
 	if onTrack != nil {
 		onTrack(track)
 	}
@@ -46,9 +44,7 @@ func (v *Viewer) track(track *webrtc.TrackRemote) {
 	}
 	sinks = append(sinks, cfgSinks...)
 	sinks = append(sinks, media.SinkFunc(func(f media.Frame) error {
-		v.hmu.RLock()
-		fn := v.onFrame
-		v.hmu.RUnlock()
+		fn := handler(&v.hmu, &v.onFrame)
 		if fn != nil {
 			fn(f)
 		}
@@ -68,9 +64,7 @@ func (v *Viewer) track(track *webrtc.TrackRemote) {
 // dataMessage hands a data channel message (counted by the link) to
 // OnDataMessage.
 func (v *Viewer) dataMessage(msg webrtc.DataChannelMessage) {
-	v.hmu.RLock()
-	f := v.onData
-	v.hmu.RUnlock()
+	f := handler(&v.hmu, &v.onData)
 	if f != nil {
 		f(msg)
 	}

@@ -79,9 +79,7 @@ func (v *Viewer) renegotiate(from *viewerSession, refresh bool, reason error) {
 	}
 	v.reoffer++
 	v.mu.Unlock()
-	v.hmu.RLock()
-	f := v.onReoff
-	v.hmu.RUnlock()
+	f := handler(&v.hmu, &v.onReoff)
 	if f != nil {
 		f(reason)
 	}
@@ -206,9 +204,7 @@ func (v *Viewer) stateChange(s *viewerSession, st webrtc.PeerConnectionState) {
 	if st == webrtc.PeerConnectionStateConnected {
 		s.attach(v.media)
 	}
-	v.hmu.RLock()
-	f := v.onState
-	v.hmu.RUnlock()
+	f := handler(&v.hmu, &v.onState)
 	if f != nil {
 		f(st)
 	}
