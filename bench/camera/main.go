@@ -26,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,6 +52,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 	"github.com/kvswebrtc/kvswebrtc/internal/testcam"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
@@ -82,7 +84,7 @@ func main() {
 		return
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s %s/%s, load average %s\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadavg())
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, cmp.Or(procfs.LoadAvg(), "?"))
 
 	dir, err := os.MkdirTemp("", "camera-bench")
 	if err != nil {
@@ -160,7 +162,7 @@ func main() {
 		vs = append(vs, newViewer(srv, fmt.Sprintf("cost-%d", i), nil, &counts[i]))
 	}
 	time.Sleep(3 * time.Second) // every viewer connected and past its first frame
-	cpu0, _ := cpuTime(child.Process.Pid)
+	cpu0, _ := procfs.CPUTime(child.Process.Pid)
 	sent0 := sent.Load()
 	var got0 []int64
 	for i := range counts {
@@ -170,17 +172,17 @@ func main() {
 	var rssMax int64
 	for time.Since(start) < *duration {
 		time.Sleep(time.Second)
-		if rss, _ := memKB(child.Process.Pid, "VmRSS:"); rss > rssMax {
+		if rss, _, _ := procfs.MemKiB(child.Process.Pid); rss > rssMax {
 			rssMax = rss
 		}
 	}
 	elapsed := time.Since(start)
-	cpu1, _ := cpuTime(child.Process.Pid)
+	cpu1, _ := procfs.CPUTime(child.Process.Pid)
 	sentN := sent.Load() - sent0
-	rss, _ := memKB(child.Process.Pid, "VmRSS:")
-	hwm, _ := memKB(child.Process.Pid, "VmHWM:")
+	rss, hwm, _ := procfs.MemKiB(child.Process.Pid)
 	fmt.Printf("\ncost, %d Go viewers for %v:\n", *viewers, elapsed.Round(time.Second))
-	fmt.Printf("  master CPU: %.1f%% of one core (%.2f s CPU in %.1f s)\n", 100*cpu1.Sub(cpu0).Seconds()/elapsed.Seconds(), cpu1.Sub(cpu0).Seconds(), elapsed.Seconds())
+	cpu := cpu1 - cpu0
+	fmt.Printf("  master CPU: %.1f%% of one core (%.2f s CPU in %.1f s)\n", 100*cpu.Seconds()/elapsed.Seconds(), cpu.Seconds(), elapsed.Seconds())
 	fmt.Printf("  master RSS: %.1f MB at the end, %.1f MB at most while sampled, peak (VmHWM) %.1f MB\n", float64(rss)/1024, float64(rssMax)/1024, float64(hwm)/1024)
 	fmt.Printf("  camera sent %d video frames in the window\n", sentN)
 	for i := range counts {
@@ -190,48 +192,6 @@ func main() {
 	for _, v := range vs {
 		v.Close()
 	}
-}
-
-// cpuDur is a process's CPU time.
-type cpuDur time.Duration
-
-func (a cpuDur) Sub(b cpuDur) time.Duration { return time.Duration(a - b) }
-
-// cpuTime reads utime+stime of /proc/pid/stat.
-func cpuTime(pid int) (cpuDur, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const hz = 100 // USER_HZ
-	return cpuDur(time.Duration(ut+st) * time.Second / hz), nil
-}
-
-func memKB(pid int, key string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, key) {
-			f := strings.Fields(l)
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s not found", key)
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // countSource counts the samples read from a Source.

@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
 
@@ -163,20 +163,16 @@ func (s *serve) url() string { return "http://" + s.addr }
 func (s *serve) rssMB() float64 { return float64(rssKiB(s.cmd.Process.Pid)) / 1024 }
 func (s *serve) fds() int       { return fdCount(s.cmd.Process.Pid) }
 
+// rssKiB is VmRSS of process pid in KiB (0 when unread).
 func rssKiB(pid int) int64 {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
+	rss, _, _ := procfs.MemKiB(pid)
+	return rss
 }
 
+// fdCount is how many files process pid has open (0 when unread).
 func fdCount(pid int) int {
-	e, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	return len(e)
+	n, _ := procfs.FDs(pid)
+	return n
 }
 
 func (s *serve) kv() *kinesisvideo.Client {

@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvswebrtc/kvswebrtc/archive"
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
@@ -110,7 +110,7 @@ func main() {
 			}
 		}
 	})
-	cpu0, _ := cpuTime(child.Process.Pid)
+	cpu0, _ := procfs.CPUTime(child.Process.Pid)
 	t0 := time.Now()
 	must(m.Start(ctx))
 	select {
@@ -121,10 +121,10 @@ func main() {
 	time.Sleep(*duration)
 	sent, _ := m.IngestionStats()
 	stats := ask(stdin, lines, aws.ToString(ch.ChannelARN))
-	cpu1, _ := cpuTime(child.Process.Pid)
+	cpu1, _ := procfs.CPUTime(child.Process.Pid)
 	wall := time.Since(t0)
 	m.Close()
-	_, hwm, _ := memKiB(child.Process.Pid)
+	_, hwm, _ := procfs.MemKiB(child.Process.Pid)
 
 	ac, err := archive.New(cfg, archive.Options{})
 	must(err)
@@ -199,39 +199,4 @@ func must(err error) {
 	if err != nil {
 		log.Fatal(err)
 	}
-}
-
-// cpuTime returns the user+system CPU time of process pid (USER_HZ = 100).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
-}
-
-// memKiB returns VmRSS and VmHWM of process pid in KiB.
-func memKiB(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
-	}
-	return rss, hwm, nil
 }

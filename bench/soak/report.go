@@ -7,8 +7,9 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 )
 
 // sample is the memory and descriptors of one process.
@@ -31,10 +32,10 @@ func procSample(pid int) sample {
 	if pid == 0 {
 		return sample{}
 	}
-	p := "/proc/" + strconv.Itoa(pid)
-	s := sample{RSSKiB: rssKiB(p + "/status")}
-	if fds, err := os.ReadDir(p + "/fd"); err == nil {
-		s.FDs = len(fds)
+	var s sample
+	s.RSSKiB, _, _ = procfs.MemKiB(pid)
+	if fds, err := procfs.FDs(pid); err == nil {
+		s.FDs = fds
 	}
 	return s
 }
@@ -45,20 +46,6 @@ func selfSample() sample {
 	runtime.ReadMemStats(&m)
 	s.HeapKiB, s.Goroutines = int64(m.HeapAlloc/1024), runtime.NumGoroutine() // live heap: sampled after a GC
 	return s
-}
-
-func rssKiB(status string) int64 {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 type sideSample struct {

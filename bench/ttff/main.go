@@ -20,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -31,13 +32,13 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 	"github.com/kvswebrtc/kvswebrtc/channel"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
@@ -79,7 +80,7 @@ func main() {
 	defer srv.Close()
 
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s %s/%s, load average %s\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadavg())
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, cmp.Or(procfs.LoadAvg(), "?"))
 
 	awsCfg := srv.AWSConfig()
 	ctx := context.Background()
@@ -147,7 +148,8 @@ func main() {
 
 	stop, pid := startMaster(srv, channel.STUNAndTURN, true)
 	defer stop()
-	fmt.Printf("\nmaster: pid %d, idle: VmRSS %s\n", pid, procStatus(pid, "VmRSS"))
+	idle, _ := memStatus(pid)
+	fmt.Printf("\nmaster: pid %d, idle: VmRSS %s\n", pid, idle)
 
 	// Master memory with 1 and with 10 viewers streaming.
 	var viewers []*peer.Viewer
@@ -167,8 +169,9 @@ func main() {
 		for _, v := range viewers {
 			frames += v.Stats().Frames
 		}
+		rss, hwm := memStatus(pid)
 		fmt.Printf("\nmaster with %d viewer(s) streaming for %s: VmRSS %s, VmHWM %s (viewers got %d video frames)\n",
-			n, *settle, procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM"), frames)
+			n, *settle, rss, hwm, frames)
 	}
 	for _, v := range viewers {
 		_ = v.Close()
@@ -274,29 +277,14 @@ func runMaster(url, region string, mode channel.NATTraversal, fastStart bool) {
 	_ = m.Close()
 }
 
-func procStatus(pid int, key string) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// memStatus returns VmRSS and VmHWM of process pid as /proc/PID/status
+// prints them ("51200 kB"), or "?" when they cannot be read.
+func memStatus(pid int) (rss, hwm string) {
+	r, h, err := procfs.MemKiB(pid)
 	if err != nil {
-		return "?"
+		return "?", "?"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+	return fmt.Sprintf("%d kB", r), fmt.Sprintf("%d kB", h)
 }
 
 // pct is the p-th percentile (nearest rank) of ds; 0 and 100 give min and max.

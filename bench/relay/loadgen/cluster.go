@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 )
 
 // The cluster benchmark (bench/README.md, "Cluster"): with -cluster N the
@@ -110,7 +112,7 @@ func mainCluster(cfg config, o clusterOpts, stdout, stderr io.Writer, jsonOut bo
 	cpu1 := cl.cpu()
 	for i := range cpu1 {
 		res.NodeCPU = append(res.NodeCPU, cpu1[i]-cpu0[i])
-		rss, _, _ := memKiB(cl.nodes[i].pid())
+		rss, _, _ := procfs.MemKiB(cl.nodes[i].pid())
 		res.NodeRSS = append(res.NodeRSS, rss)
 	}
 	if o.Kill {
@@ -287,7 +289,7 @@ func wssOf(u string) string {
 func (cl *clusterChildren) cpu() []time.Duration {
 	out := make([]time.Duration, len(cl.nodes))
 	for i, c := range cl.nodes {
-		out[i], _ = cpuTime(c.pid())
+		out[i], _ = procfs.CPUTime(c.pid())
 	}
 	return out
 }

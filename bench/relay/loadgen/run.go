@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/kvswebrtc/kvswebrtc/bench/internal/procfs"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
 
@@ -129,7 +131,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	res := &result{Target: "kvswebrtc serve", ServerPID: cfg.ServerPID, LoadAvgBefore: loadAvg()}
+	res := &result{Target: "kvswebrtc serve", ServerPID: cfg.ServerPID, LoadAvgBefore: cmp.Or(procfs.LoadAvg(), "n/a")}
 	if cfg.Bare {
 		res.Target = "bare relay"
 	}
@@ -177,7 +179,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		if pid == 0 {
 			return 0
 		}
-		rss, _, _ := memKiB(pid)
+		rss, _, _ := procfs.MemKiB(pid)
 		return rss
 	}
 	res.RSSBaseKiB = sampleRSS()
@@ -202,10 +204,10 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	// Relay.
 	var cpu0 time.Duration
 	if pid != 0 {
-		cpu0, _ = cpuTime(pid)
+		cpu0, _ = procfs.CPUTime(pid)
 	}
-	busy0, _ := busyTime()
-	self0, _ := cpuTime(os.Getpid())
+	busy0, _ := procfs.BusyTime()
+	self0, _ := procfs.CPUTime(os.Getpid())
 	start := time.Since(epoch)
 	r.winStart.Store(int64(start + cfg.Warmup))
 	r.winEnd.Store(int64(start + cfg.Warmup + cfg.Duration))
@@ -219,11 +221,11 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.RSSEndKiB = sampleRSS()
 	if pid != 0 {
-		cpu1, _ := cpuTime(pid)
+		cpu1, _ := procfs.CPUTime(pid)
 		res.ServerCPU = cpu1 - cpu0
 	}
-	if busy1, err := busyTime(); err == nil && busy0 > 0 {
-		self1, _ := cpuTime(os.Getpid())
+	if busy1, err := procfs.BusyTime(); err == nil && busy0 > 0 {
+		self1, _ := procfs.CPUTime(os.Getpid())
 		res.OthersCPU = max(0, busy1-busy0-(self1-self0)-res.ServerCPU)
 	}
 	// Drain: wait for the messages of the window still in flight.
@@ -244,9 +246,9 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	res.ErrorSample = r.errOne
 	r.errMu.Unlock()
 	if pid != 0 {
-		_, res.HWMKiB, _ = memKiB(pid)
+		_, res.HWMKiB, _ = procfs.MemKiB(pid)
 	}
-	res.LoadAvgAfter = loadAvg()
+	res.LoadAvgAfter = cmp.Or(procfs.LoadAvg(), "n/a")
 	return res, nil
 }
 
