@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kvswebrtc/kvswebrtc/bench/relay/internal/jsonscan"
 )
 
 // A message payload is base64 of JSON that starts with a 27-byte prefix
@@ -95,12 +97,12 @@ var (
 // the bare relay write them as encoding/json does, unescaped).
 func parseServiceFrame(data []byte) (serviceFrame, error) {
 	var f serviceFrame
-	f.typ = field(data, keyType)
+	f.typ = jsonscan.Field(data, keyType)
 	if f.typ == nil {
 		return f, fmt.Errorf("no messageType in %.80q", data)
 	}
-	f.sender = field(data, keySender)
-	p := field(data, keyPayload)
+	f.sender = jsonscan.Field(data, keySender)
+	p := jsonscan.Field(data, keyPayload)
 	if p == nil {
 		return f, nil // STATUS_RESPONSE, GO_AWAY, ...
 	}
@@ -121,17 +123,4 @@ func parseServiceFrame(data []byte) (serviceFrame, error) {
 	}
 	f.sent = time.Duration(v)
 	return f, nil
-}
-
-func field(data, key []byte) []byte {
-	i := bytes.Index(data, key)
-	if i < 0 {
-		return nil
-	}
-	v := data[i+len(key):]
-	j := bytes.IndexByte(v, '"')
-	if j < 0 {
-		return nil
-	}
-	return v[:j]
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvswebrtc/kvswebrtc/bench/relay/internal/barerelay"
+	"github.com/kvswebrtc/kvswebrtc/bench/relay/internal/jsonscan"
 	"github.com/kvswebrtc/kvswebrtc/localkvs"
 )
 
@@ -90,7 +91,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	body := bodyB64(actionOffer, 700)
 	frame := appendClientFrame(nil, actionOffer, body, "", 123456789*time.Nanosecond)
 	// The service rewrites the client frame; build what it sends.
-	payload := field(frame, []byte(`"messagePayload":"`))
+	payload := jsonscan.Field(frame, []byte(`"messagePayload":"`))
 	svc := []byte(`{"messageType":"SDP_OFFER","messagePayload":"` + string(payload) + `","senderClientId":"viewer-1"}`)
 	f, err := parseServiceFrame(svc)
 	if err != nil {

@@ -1,7 +1,6 @@
 package barerelay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -9,12 +8,21 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/kvswebrtc/kvswebrtc/bench/relay/internal/jsonscan"
 )
 
 // Query parameters naming the channel and the viewer (as in KVS).
 const (
 	ParamChannel  = "X-Amz-ChannelARN"
 	ParamClientID = "X-Amz-ClientId"
+)
+
+// The keys of the fields the relay reads from a client frame.
+var (
+	keyAction    = []byte(`"action":"`)
+	keyPayload   = []byte(`"messagePayload":"`)
+	keyRecipient = []byte(`"recipientClientId":"`)
 )
 
 // writeTimeout bounds one relayed write.
@@ -104,8 +112,8 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			return
 		}
-		action := field(data, `"action":"`)
-		payload := field(data, `"messagePayload":"`)
+		action := jsonscan.Field(data, keyAction)
+		payload := jsonscan.Field(data, keyPayload)
 		if action == nil || payload == nil {
 			continue
 		}
@@ -123,7 +131,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			rm.mu.Unlock()
 		} else {
 			out = append(out, `"}`...)
-			rcpt := field(data, `"recipientClientId":"`)
+			rcpt := jsonscan.Field(data, keyRecipient)
 			rm.mu.Lock()
 			to = rm.viewers[string(rcpt)]
 			rm.mu.Unlock()
@@ -138,19 +146,4 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			to.CloseNow()
 		}
 	}
-}
-
-// field returns the JSON string value that follows key in data (no
-// unescaping), or nil.
-func field(data []byte, key string) []byte {
-	i := bytes.Index(data, []byte(key))
-	if i < 0 {
-		return nil
-	}
-	v := data[i+len(key):]
-	j := bytes.IndexByte(v, '"')
-	if j < 0 {
-		return nil
-	}
-	return v[:j]
 }
