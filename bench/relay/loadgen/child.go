@@ -51,19 +51,32 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// buildServer builds pkg of the module (repo, or the one `go env GOMOD`
+// names) into a new temporary directory (pattern as os.MkdirTemp's) as
+// name, and returns the directory (the caller removes it) and the binary.
+func buildServer(ctx context.Context, repo, pattern, pkg, name string) (dir, bin string, err error) {
+	root, err := moduleRoot(repo)
+	if err != nil {
+		return "", "", err
+	}
+	dir, err = os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, name)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return dir, bin, nil
+}
+
 // startChild builds and starts the server; logs get its stderr. With
 // profile (serve only) the child is bench/relay/profserve: the same
 // service with the net/http/pprof handlers on a second port.
 func startChild(ctx context.Context, repo string, bare, profile bool, logs io.Writer) (*child, error) {
-	root, err := moduleRoot(repo)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "kvs-loadgen-")
-	if err != nil {
-		return nil, err
-	}
-	c := &child{dir: dir, done: make(chan error, 1)}
 	pkg, name := "./cmd/kvswebrtc", "kvswebrtc"
 	switch {
 	case bare:
@@ -71,12 +84,9 @@ func startChild(ctx context.Context, repo string, bare, profile bool, logs io.Wr
 	case profile:
 		pkg, name = "./bench/relay/profserve", "profserve"
 	}
-	bin := filepath.Join(dir, name)
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	dir, bin, err := buildServer(ctx, repo, "kvs-loadgen-", pkg, name)
+	if err != nil {
+		return nil, err
 	}
 	var args []string
 	if bare {
@@ -92,16 +102,29 @@ func startChild(ctx context.Context, repo string, bare, profile bool, logs io.Wr
 			args = []string{"-addr", addr, "-pprof", "127.0.0.1:0"}
 		}
 	}
+	c := &child{dir: dir}
+	if err := c.start(name, bin, args, bare, logs); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// start runs bin with args, its stderr to logs, and waits up to 30 s for
+// the URL it prints on stdout (c.url): "endpoint: URL" from serve,
+// "listening on URL" from the bare relay (bare); a "pprof: URL" line
+// before it sets c.prof. what names the child in errors. On error the
+// child is not running (start stops it when it printed no URL in time).
+func (c *child) start(what, bin string, args []string, bare bool, logs io.Writer) error {
+	c.done = make(chan error, 1)
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Stderr = logs
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return err
 	}
 	if err := c.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return err
 	}
 	ready := make(chan string, 1)
 	go func() {
@@ -121,26 +144,30 @@ func startChild(ctx context.Context, repo string, bare, profile bool, logs io.Wr
 	go func() { c.done <- c.cmd.Wait() }()
 	select {
 	case c.url = <-ready:
-		return c, nil
+		return nil
 	case err := <-c.done:
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s exited before it was ready: %v", name, err)
+		return fmt.Errorf("%s exited before it was ready: %v", what, err)
 	case <-time.After(30 * time.Second):
 		c.stop()
-		return nil, fmt.Errorf("%s printed no endpoint within 30 s", name)
+		return fmt.Errorf("%s printed no endpoint within 30 s", what)
 	}
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// stop sends SIGTERM, waits up to 15 s, then kills.
+// stop sends SIGTERM, waits up to 15 s, then kills, unless the child has
+// exited already (killed by the recovery run); it removes c.dir.
 func (c *child) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
+	case <-c.done: // exited already
+	default:
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
 	}
 	os.RemoveAll(c.dir)
 }

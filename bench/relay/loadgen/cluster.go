@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -169,22 +167,11 @@ type clusterChildren struct {
 // its state in memory (JetStream in a temporary directory), and waits
 // until each answers /readyz.
 func startClusterChildren(ctx context.Context, repo string, n int, logs io.Writer) (*clusterChildren, error) {
-	root, err := moduleRoot(repo)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "kvs-loadgen-cluster-")
+	dir, bin, err := buildServer(ctx, repo, "kvs-loadgen-cluster-", "./cmd/kvswebrtc", "kvswebrtc")
 	if err != nil {
 		return nil, err
 	}
 	cl := &clusterChildren{dir: dir}
-	bin := filepath.Join(dir, "kvswebrtc")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kvswebrtc")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("go build ./cmd/kvswebrtc: %w\n%s", err, out)
-	}
 	var routes []string
 	for i := 0; i < n; i++ {
 		a, err := freePort()
@@ -203,39 +190,12 @@ func startClusterChildren(ctx context.Context, repo string, n int, logs io.Write
 		args := []string{"serve", "-addr", addr, "-data=", "-log-level", "warn",
 			"-node-name", "n" + strconv.Itoa(i+1), "-cluster-name", "loadgen", "-cluster-listen", routes[i],
 			"-routes", strings.Join(routes, ","), "-jetstream-dir", filepath.Join(dir, "js"+strconv.Itoa(i+1))}
-		c := &child{done: make(chan error, 1)}
-		c.cmd = exec.Command(bin, args...)
-		c.cmd.Stderr = logs
-		stdout, err := c.cmd.StdoutPipe()
-		if err != nil {
+		c := &child{}
+		if err := c.start(fmt.Sprintf("node %d", i+1), bin, args, false, logs); err != nil {
 			cl.stop()
 			return nil, err
 		}
-		if err := c.cmd.Start(); err != nil {
-			cl.stop()
-			return nil, err
-		}
-		ready := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if u, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "endpoint:"); ok {
-					ready <- strings.TrimSpace(u)
-				}
-			}
-			_, _ = io.Copy(io.Discard, stdout)
-		}()
-		go func() { c.done <- c.cmd.Wait() }()
 		cl.nodes = append(cl.nodes, c)
-		select {
-		case c.url = <-ready:
-		case err := <-c.done:
-			cl.stop()
-			return nil, fmt.Errorf("node %d exited before it was ready: %v", i+1, err)
-		case <-time.After(30 * time.Second):
-			cl.stop()
-			return nil, fmt.Errorf("node %d printed no endpoint within 30 s", i+1)
-		}
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for i, c := range cl.nodes {
@@ -300,18 +260,7 @@ func (cl *clusterChildren) stop() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case <-c.done: // killed already
-				return
-			default:
-			}
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.done:
-			case <-time.After(15 * time.Second):
-				_ = c.cmd.Process.Kill()
-				<-c.done
-			}
+			c.stop() // a node has no dir of its own: only cl.dir
 		}()
 	}
 	wg.Wait()
