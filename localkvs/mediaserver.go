@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
@@ -221,6 +222,12 @@ func (ss *storageSession) prepare(api *webrtc.API) error {
 	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		ss.ms.s.log.Debug("localkvs: media server receiving", "channel", ss.channel, "codec", track.Codec().MimeType)
 		go drainReceiverRTCP(recv)
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			ssrc := uint32(track.SSRC())
+			ss.rec.setKeyFrameRequester(func() {
+				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}) // a closed connection: nothing to ask
+			})
+		}
 		ss.rec.consume(track)
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -468,6 +475,9 @@ type StorageStats struct {
 	// Fragments and BytesWritten count the fragments stored and the bytes
 	// written for them (MKV data).
 	Fragments, BytesWritten uint64
+	// KeyFramesAsked counts the key frames asked of the master (RTCP PLI):
+	// while waiting for the first, and when a fragment has run 4 s.
+	KeyFramesAsked uint64
 }
 
 // StorageStats returns the counters of the storage session of a channel

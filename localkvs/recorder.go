@@ -35,6 +35,15 @@ const (
 	maxEarlyAudio = 250
 	// writeQueue is how many finished fragments may wait to be written.
 	writeQueue = 16
+	// keyFrameEvery is how long a fragment runs before the media server
+	// asks the master for a key frame (an RTCP PLI). A browser's encoder
+	// sends one only when asked, so without it a page's recording would be
+	// one fragment per maxFragment. A master that sends key frames on its
+	// own schedule (a file, a camera) cuts fragments first and is not asked.
+	keyFrameEvery = 4 * time.Second
+	// askKeyEvery bounds how often the media server asks for a key frame
+	// that has not come.
+	askKeyEvery = time.Second
 )
 
 // recorder records one storage session.
@@ -51,7 +60,9 @@ type recorder struct {
 	lastVideo  int64      // ts of the last video frame, for the final fragment's length
 	videoDelta int64      // ms between the last two video frames
 	st         StorageStats
-	stopping   bool // finish was called: no new track, no new frame
+	stopping   bool      // finish was called: no new track, no new frame
+	askKey     func()    // sends the master a PLI for its video (set with the video track)
+	askedAt    time.Time // when askKey was last called
 
 	out  chan *fragBuilder
 	done chan struct{}
@@ -236,6 +247,9 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 		r.videoDelta = ts - r.lastVideo
 	}
 	r.lastVideo = ts
+	if !key && (r.cur == nil || ts-r.cur.start >= keyFrameEvery.Milliseconds()) {
+		r.askKeyLocked(now) // waiting for a first key frame, or a long fragment
+	}
 	switch {
 	case r.cur == nil && !key:
 		r.st.FramesDropped++ // wait for a key frame
@@ -246,6 +260,25 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 		r.cutLocked(ts, now)
 	}
 	r.cur.frames = append(r.cur.frames, mkvFrame{track: mkvVideoTrack, ts: ts, key: key, data: data})
+}
+
+// setKeyFrameRequester sets how the recorder asks the master for a video key
+// frame.
+func (r *recorder) setKeyFrameRequester(ask func()) {
+	r.mu.Lock()
+	r.askKey = ask
+	r.mu.Unlock()
+}
+
+// askKeyLocked asks for a key frame, at most once per askKeyEvery. The
+// request is sent from a goroutine of its own: it writes to the network.
+func (r *recorder) askKeyLocked(now time.Time) {
+	if r.askKey == nil || now.Sub(r.askedAt) < askKeyEvery {
+		return
+	}
+	r.askedAt = now
+	r.st.KeyFramesAsked++
+	go r.askKey()
 }
 
 // addAudio records one Opus packet.

@@ -289,10 +289,22 @@ func TestBrowserMasterIngests(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// Chrome sends a key frame at the start only: the session's fragment
-	// is stored when it ends.
+	// Chrome sends a key frame only when asked: the media server asks for
+	// one (RTCP PLI) when a fragment has run 4 s, so fragments are stored
+	// while the session runs, not one when it ends.
+	for {
+		ss, _ := st.Local.KVS.StorageStats(chARN)
+		if ss.Fragments >= 2 && ss.KeyFramesAsked > 0 {
+			t.Logf("media server, live: %+v", ss)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fragment cut at a key frame asked for while the page streams: %+v", ss)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	mustEval[bool](p, `(kvsTest.stop(), true)`)
-	list := waitFragments(t, st, stream, 1)
+	list := waitFragments(t, st, stream, 2)
 	t.Logf("recorded %d fragment(s), %v", len(list), list[0].Length)
 
 	click(p, "refresh-streams")
