@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"runtime/debug"
@@ -149,6 +150,35 @@ func (s *Server) clientsFor(c endpointChoice) (*variant, error) {
 		return nil, err
 	}
 	return s.variant(c)
+}
+
+// pageRequest is the JSON body of a page request: a struct that embeds
+// endpointChoice.
+type pageRequest interface{ choice() endpointChoice }
+
+func (c endpointChoice) choice() endpointChoice { return c }
+
+// readRequest reads a page request: its JSON body into req, then the check
+// before (nil: none), its endpoint variant, then the check after (nil:
+// none). It answers the first error itself, 400 Bad Request, and returns
+// ok false.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, req pageRequest, before, after func() error) (v *variant, ok bool) {
+	steps := []func() error{
+		func() error { return readJSON(r, req) },
+		before,
+		func() (err error) { v, err = s.clientsFor(req.choice()); return err },
+		after,
+	}
+	for _, step := range steps {
+		if step == nil {
+			continue
+		}
+		if err := step(); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return nil, false
+		}
+	}
+	return v, true
 }
 
 // version is Config.Version, or the module version from the build info

@@ -66,19 +66,17 @@ func archiveStatus(err error) int {
 	return statusOf(err)
 }
 
-func (s *Server) handlePlaybackSession(w http.ResponseWriter, r *http.Request) {
+// readPlayback reads a playback request, its endpoint variant and its
+// stream name, answering the error itself (ok false).
+func (s *Server) readPlayback(w http.ResponseWriter, r *http.Request) (playbackRequest, *variant, bool) {
 	var req playbackRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	v, err := s.clientsFor(req.endpointChoice)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := validID("streamName", req.StreamName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	v, ok := s.readRequest(w, r, &req, nil, func() error { return validID("streamName", req.StreamName) })
+	return req, v, ok
+}
+
+func (s *Server) handlePlaybackSession(w http.ResponseWriter, r *http.Request) {
+	req, v, ok := s.readPlayback(w, r)
+	if !ok {
 		return
 	}
 	start, err := parseTime("start", req.Start)
@@ -124,18 +122,8 @@ func (s *Server) handlePlaybackSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
-	var req playbackRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	v, err := s.clientsFor(req.endpointChoice)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := validID("streamName", req.StreamName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	req, v, ok := s.readPlayback(w, r)
+	if !ok {
 		return
 	}
 	start, err1 := parseTime("start", req.Start)

@@ -55,20 +55,38 @@ type storageRequest struct {
 	endpointChoice
 }
 
-// readStorage reads a storage request and its endpoint variant, answering
-// the error itself (ok false).
-func (s *Server) readStorage(w http.ResponseWriter, r *http.Request) (storageRequest, *variant, bool) {
+// readStorage reads a storage request and its endpoint variant, then
+// checks the request with check (nil: no check), answering the error
+// itself (ok false).
+func (s *Server) readStorage(w http.ResponseWriter, r *http.Request, check func(*storageRequest) error) (storageRequest, *variant, bool) {
 	var req storageRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return req, nil, false
+	var after func() error
+	if check != nil {
+		after = func() error { return check(&req) }
 	}
-	v, err := s.clientsFor(req.endpointChoice)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return req, nil, false
+	v, ok := s.readRequest(w, r, &req, nil, after)
+	return req, v, ok
+}
+
+// needChannel checks the channel name of a storage request.
+func needChannel(q *storageRequest) error { return validID("channelName", q.ChannelName) }
+
+// joinRole checks the role and client id of a join request: the master
+// (the default) has no client id, a viewer a valid one.
+func (q *storageRequest) joinRole() (channel.Role, error) {
+	switch strings.ToLower(q.Role) {
+	case "master", "":
+		if q.ClientID != "" {
+			return "", fmt.Errorf("%w: clientId must be empty for the master", ErrInvalidRequest)
+		}
+		return channel.RoleMaster, nil
+	case "viewer":
+		if err := validID("clientId", q.ClientID); err != nil {
+			return "", err
+		}
+		return channel.RoleViewer, nil
 	}
-	return req, v, true
+	return "", fmt.Errorf("%w: role %q: want master or viewer", ErrInvalidRequest, q.Role)
 }
 
 // awsStatus maps an aws-sdk-go-v2 error of a kinesisvideo call to an HTTP
@@ -101,16 +119,16 @@ func awsStatus(err error) int {
 }
 
 func (s *Server) handleCreateStream(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.readStorage(w, r)
+	req, v, ok := s.readStorage(w, r, func(q *storageRequest) error {
+		if err := validID("streamName", q.StreamName); err != nil {
+			return err
+		}
+		if q.RetentionHours < 0 || q.RetentionHours > 87600 {
+			return fmt.Errorf("%w: retentionHours %d: want 1 to 87600 (0: no storage, which WebRTC ingestion refuses)", ErrInvalidRequest, q.RetentionHours)
+		}
+		return nil
+	})
 	if !ok {
-		return
-	}
-	if err := validID("streamName", req.StreamName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if req.RetentionHours < 0 || req.RetentionHours > 87600 {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: retentionHours %d: want 1 to 87600 (0: no storage, which WebRTC ingestion refuses)", ErrInvalidRequest, req.RetentionHours))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -143,7 +161,7 @@ type streamJSON struct {
 }
 
 func (s *Server) handleListStreams(w http.ResponseWriter, r *http.Request) {
-	_, v, ok := s.readStorage(w, r)
+	_, v, ok := s.readStorage(w, r, nil)
 	if !ok {
 		return
 	}
@@ -176,12 +194,8 @@ func storageJSON(ms channel.MediaStorage) map[string]any {
 }
 
 func (s *Server) handleDescribeStorage(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.readStorage(w, r)
+	req, v, ok := s.readStorage(w, r, needChannel)
 	if !ok {
-		return
-	}
-	if err := validID("channelName", req.ChannelName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	ms, err := v.resolver.MediaStorage(r.Context(), req.ChannelName)
@@ -193,19 +207,14 @@ func (s *Server) handleDescribeStorage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateStorage(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.readStorage(w, r)
+	req, v, ok := s.readStorage(w, r, func(q *storageRequest) error {
+		if err := needChannel(q); err != nil || q.StreamName == "" {
+			return err
+		}
+		return validID("streamName", q.StreamName)
+	})
 	if !ok {
 		return
-	}
-	if err := validID("channelName", req.ChannelName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if req.StreamName != "" {
-		if err := validID("streamName", req.StreamName); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
@@ -232,7 +241,7 @@ func (s *Server) handleUpdateStorage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStorageChannels(w http.ResponseWriter, r *http.Request) {
-	_, v, ok := s.readStorage(w, r)
+	_, v, ok := s.readStorage(w, r, nil)
 	if !ok {
 		return
 	}
@@ -271,29 +280,14 @@ func (s *Server) handleStorageChannels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJoinStorage(w http.ResponseWriter, r *http.Request) {
-	req, v, ok := s.readStorage(w, r)
+	var role channel.Role
+	req, v, ok := s.readStorage(w, r, func(q *storageRequest) (err error) {
+		if err = needChannel(q); err == nil {
+			role, err = q.joinRole()
+		}
+		return err
+	})
 	if !ok {
-		return
-	}
-	if err := validID("channelName", req.ChannelName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	role := channel.RoleMaster
-	switch strings.ToLower(req.Role) {
-	case "master", "":
-		if req.ClientID != "" {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("%w: clientId must be empty for the master", ErrInvalidRequest))
-			return
-		}
-	case "viewer":
-		role = channel.RoleViewer
-		if err := validID("clientId", req.ClientID); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: role %q: want master or viewer", ErrInvalidRequest, req.Role))
 		return
 	}
 	res, err := v.resolver.Resolve(r.Context(), req.ChannelName, role, channel.Options{ClientID: req.ClientID, FIPS: v.fips, DualStack: v.dual})

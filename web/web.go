@@ -358,19 +358,16 @@ func (req *connectRequest) validate() (channel.Role, channel.NATTraversal, error
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	var req connectRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	role, nat, err := req.validate()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	v, err := s.clientsFor(req.endpointChoice)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	var (
+		req  connectRequest
+		role channel.Role
+		nat  channel.NATTraversal
+	)
+	v, ok := s.readRequest(w, r, &req, func() (err error) {
+		role, nat, err = req.validate()
+		return err
+	}, nil)
+	if !ok {
 		return
 	}
 	start := time.Now()
@@ -413,17 +410,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleChannels(w http.ResponseWriter, r *http.Request) {
 	var req channelRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := validID("channelName", req.ChannelName); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	v, err := s.clientsFor(req.endpointChoice)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	v, ok := s.readRequest(w, r, &req, func() error { return validID("channelName", req.ChannelName) }, nil)
+	if !ok {
 		return
 	}
 	arn, created, err := s.createChannel(r.Context(), v, req.ChannelName)
