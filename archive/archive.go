@@ -1,10 +1,7 @@
 package archive
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 )
 
 // Errors returned by this package; test for them with errors.Is. An
@@ -54,14 +52,7 @@ type APIError struct {
 
 // Error implements error.
 func (e *APIError) Error() string {
-	s := fmt.Sprintf("archive: %s: HTTP %d", e.Operation, e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
+	return awsjson.ErrorText("archive", e.Operation, e.StatusCode, e.Code, e.Message)
 }
 
 // Unwrap returns ErrCall and, by code or status, ErrNotFound,
@@ -95,11 +86,9 @@ type Options struct {
 // (kinesisvideomedia), on the endpoint GetDataEndpoint returns for each
 // (cached per stream and API). It is safe for concurrent use.
 type Client struct {
-	cfg    aws.Config
-	kv     *kinesisvideo.Client
-	http   *http.Client
-	signer *v4.Signer
-	opts   Options
+	kv   *kinesisvideo.Client
+	data awsjson.Client // the signed data-plane calls
+	opts Options
 
 	mu        sync.Mutex
 	endpoints map[string]string // stream|API -> endpoint
@@ -125,7 +114,9 @@ func New(awsCfg aws.Config, opts Options) (*Client, error) {
 		hc = channel.HTTPClient(awsCfg)
 	}
 	return &Client{
-		cfg: awsCfg, kv: kinesisvideo.NewFromConfig(awsCfg), http: hc, signer: v4.NewSigner(), opts: opts,
+		kv:        kinesisvideo.NewFromConfig(awsCfg),
+		data:      awsjson.Client{HTTP: hc, Signer: v4.NewSigner(), Config: awsCfg, Service: "kinesisvideo"},
+		opts:      opts,
 		endpoints: map[string]string{},
 	}, nil
 }
@@ -148,11 +139,7 @@ func (c *Client) endpoint(ctx context.Context, stream string, api types.APIName)
 		return ep, nil
 	}
 	in := &kinesisvideo.GetDataEndpointInput{APIName: api}
-	if strings.HasPrefix(stream, "arn:") {
-		in.StreamARN = aws.String(stream)
-	} else {
-		in.StreamName = aws.String(stream)
-	}
+	in.StreamName, in.StreamARN = awsjson.NameOrARN(stream)
 	ctx, cancel := context.WithTimeout(ctx, c.opts.APITimeout)
 	defer cancel()
 	out, err := c.kv.GetDataEndpoint(ctx, in)
@@ -187,53 +174,17 @@ func (c *Client) post(ctx context.Context, op, stream string, api types.APIName,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCall, op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(ep, "/")+path, bytes.NewReader(payload))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCall, op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	creds, err := c.cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: retrieving credentials: %w", ErrCall, op, err)
-	}
-	sum := sha256.Sum256(payload)
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", c.cfg.Region, time.Now()); err != nil {
-		return nil, fmt.Errorf("%w: %s: signing: %w", ErrCall, op, err)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.data.Post(ctx, ep, path, payload, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCall, op, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, &APIError{Operation: op, StatusCode: resp.StatusCode, Code: errorCode(resp.Header), Message: errorMessage(data)}
+		// The code is the header's only (a nil body), as it always was here.
+		return nil, &APIError{Operation: op, StatusCode: resp.StatusCode, Code: awsjson.ErrorCode(resp.Header, nil), Message: awsjson.ErrorMessage(data)}
 	}
 	return resp, nil
-}
-
-func errorCode(h http.Header) string {
-	code := h.Get("X-Amzn-Errortype")
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
-	}
-	return code
-}
-
-func errorMessage(body []byte) string {
-	var b struct {
-		Lower string `json:"message"`
-		Upper string `json:"Message"`
-	}
-	_ = json.Unmarshal(body, &b)
-	m := b.Lower
-	if m == "" {
-		m = b.Upper
-	}
-	if len(m) > 256 {
-		m = m[:256]
-	}
-	return m
 }
 
 // Fragment is one stored fragment of a stream.

@@ -11,6 +11,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 )
 
 // The control-plane calls of a Resolve: DescribeSignalingChannel,
@@ -80,11 +82,7 @@ func (r *Resolver) describe(ctx context.Context, channel string) (*types.Channel
 	ctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
 	defer cancel()
 	in := &kinesisvideo.DescribeSignalingChannelInput{}
-	if strings.HasPrefix(channel, "arn:") {
-		in.ChannelARN = aws.String(channel)
-	} else {
-		in.ChannelName = aws.String(channel)
-	}
+	in.ChannelName, in.ChannelARN = awsjson.NameOrARN(channel)
 	out, err := r.kv.DescribeSignalingChannel(ctx, in)
 	if err != nil {
 		return nil, err

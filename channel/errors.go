@@ -2,7 +2,8 @@ package channel
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 )
 
 // Errors returned by this package. Test for them with errors.Is; the
@@ -58,14 +59,7 @@ type APIError struct {
 
 // Error implements error.
 func (e *APIError) Error() string {
-	s := fmt.Sprintf("channel: %s: HTTP %d", e.Operation, e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
+	return awsjson.ErrorText("channel", e.Operation, e.StatusCode, e.Code, e.Message)
 }
 
 // Unwrap returns the sentinel errors this failure matches.

@@ -1,15 +1,11 @@
 package channel
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -189,36 +185,11 @@ func (r *Resolver) getIceServerConfig(ctx context.Context, httpsEndpoint, arn, c
 }
 
 func (r *Resolver) iceOnce(ctx context.Context, httpsEndpoint string, payload []byte) (iceResult, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
-	defer cancel()
-	u := strings.TrimRight(httpsEndpoint, "/") + "/v1/get-ice-server-config"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
+	data, err := r.postSigned(ctx, "GetIceServerConfig", httpsEndpoint, "/v1/get-ice-server-config", payload)
 	if err != nil {
-		return iceResult{}, false, fmt.Errorf("%w: HTTPS endpoint %q: %w", ErrICEConfig, httpsEndpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	creds, err := r.awsCfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return iceResult{}, false, fmt.Errorf("%w: retrieving credentials: %w", ErrICEConfig, err)
-	}
-	sum := sha256.Sum256(payload)
-	signAt := r.now().Add(r.ClockOffset())
-	if err := r.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", r.awsCfg.Region, signAt); err != nil {
-		return iceResult{}, false, fmt.Errorf("%w: signing: %w", ErrICEConfig, err)
-	}
-	resp, err := r.httpClient.Do(req)
-	if err != nil {
-		return iceResult{}, false, fmt.Errorf("%w: %w", ErrICEConfig, err)
-	}
-	defer resp.Body.Close()
-	r.observeDate(resp.Header)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return iceResult{}, false, fmt.Errorf("%w: reading the answer: %w", ErrICEConfig, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := &APIError{Operation: "GetIceServerConfig", StatusCode: resp.StatusCode, Code: errorCode(resp.Header, data), Message: errorMessage(data)}
-		return iceResult{}, resp.StatusCode == 401 || resp.StatusCode == 403, e
+		var ae *APIError
+		retryable := errors.As(err, &ae) && (ae.StatusCode == 401 || ae.StatusCode == 403)
+		return iceResult{}, retryable, err
 	}
 	var cfg iceServerConfig
 	if err := json.Unmarshal(data, &cfg); err != nil {
@@ -255,46 +226,6 @@ func (r *Resolver) iceOnce(ctx context.Context, httpsEndpoint string, payload []
 // DefaultICETTL is the lifetime GetIceServerConfig gives TURN credentials
 // (300 s); it is assumed when the answer lists no server.
 const DefaultICETTL = 300 * time.Second
-
-// errorCode returns the x-amzn-ErrorType code (without its ":namespace"
-// suffix), or the "__type"/"code" of the body.
-func errorCode(h http.Header, body []byte) string {
-	code := h.Get("X-Amzn-Errortype")
-	if code == "" {
-		var b struct {
-			Type string `json:"__type"`
-			Code string `json:"code"`
-		}
-		_ = json.Unmarshal(body, &b)
-		code = b.Type
-		if code == "" {
-			code = b.Code
-		}
-		if i := strings.LastIndexByte(code, '#'); i >= 0 {
-			code = code[i+1:]
-		}
-	}
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
-	}
-	return code
-}
-
-func errorMessage(body []byte) string {
-	var b struct {
-		Lower string `json:"message"`
-		Upper string `json:"Message"`
-	}
-	_ = json.Unmarshal(body, &b)
-	m := b.Lower
-	if m == "" {
-		m = b.Upper
-	}
-	if len(m) > 256 {
-		m = m[:256]
-	}
-	return m
-}
 
 // deriveSTUN turns the UDP TURN URLs of servers into STUN URLs on the same
 // host and port: a TURN server answers STUN binding requests, so this gives a

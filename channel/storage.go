@@ -1,15 +1,11 @@
 package channel
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 	"github.com/kvswebrtc/kvswebrtc/internal/wire"
 )
 
@@ -59,11 +56,7 @@ type MediaStorage struct {
 // apply.
 func (r *Resolver) MediaStorage(ctx context.Context, channel string) (MediaStorage, error) {
 	in := &kinesisvideo.DescribeMediaStorageConfigurationInput{}
-	if strings.HasPrefix(channel, "arn:") {
-		in.ChannelARN = aws.String(channel)
-	} else {
-		in.ChannelName = aws.String(channel)
-	}
+	in.ChannelName, in.ChannelARN = awsjson.NameOrARN(channel)
 	ctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
 	defer cancel()
 	out, err := r.kv.DescribeMediaStorageConfiguration(ctx, in)
@@ -217,28 +210,21 @@ func (r *Resolved) join(ctx context.Context, op, path string, body map[string]st
 	return err
 }
 
-// postSigned POSTs payload to endpoint+path, signed with SigV4 for
-// kinesisvideo at the local clock plus the learned offset, and returns the
-// body of a 2xx answer. Other answers are *APIError values for op.
+// postSigned POSTs payload to endpoint+path (op's HTTPS data plane),
+// signed with SigV4 for kinesisvideo at the local clock plus the learned
+// offset, within Options.APITimeout, and returns the body of a 2xx answer.
+// Other answers are *APIError values for op; every error wraps
+// opSentinel(op).
 func (r *Resolver) postSigned(ctx context.Context, op, endpoint, path string, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.APITimeout)
 	defer cancel()
-	u := strings.TrimRight(endpoint, "/") + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
+	c := awsjson.Client{HTTP: r.httpClient, Signer: r.signer, Config: r.awsCfg, Service: "kinesisvideo"}
+	resp, err := c.Post(ctx, endpoint, path, payload, r.now().Add(r.ClockOffset()))
 	if err != nil {
-		return nil, fmt.Errorf("%w: endpoint %q: %w", opSentinel(op), endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	creds, err := r.awsCfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: retrieving credentials: %w", opSentinel(op), err)
-	}
-	sum := sha256.Sum256(payload)
-	if err := r.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", r.awsCfg.Region, r.now().Add(r.ClockOffset())); err != nil {
-		return nil, fmt.Errorf("%w: signing: %w", opSentinel(op), err)
-	}
-	resp, err := r.httpClient.Do(req)
-	if err != nil {
+		var pe *awsjson.Error
+		if errors.As(err, &pe) && pe.Step == awsjson.StepRequest {
+			return nil, fmt.Errorf("%w: %s %q: %w", opSentinel(op), endpointKind(op), endpoint, pe.Err)
+		}
 		return nil, fmt.Errorf("%w: %w", opSentinel(op), err)
 	}
 	defer resp.Body.Close()
@@ -248,7 +234,7 @@ func (r *Resolver) postSigned(ctx context.Context, op, endpoint, path string, pa
 		return nil, fmt.Errorf("%w: reading the answer: %w", opSentinel(op), err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, &APIError{Operation: op, StatusCode: resp.StatusCode, Code: errorCode(resp.Header, data), Message: errorMessage(data)}
+		return nil, &APIError{Operation: op, StatusCode: resp.StatusCode, Code: awsjson.ErrorCode(resp.Header, data), Message: awsjson.ErrorMessage(data)}
 	}
 	return data, nil
 }
@@ -260,6 +246,15 @@ func opSentinel(op string) error {
 		return ErrJoinStorageSession
 	}
 	return ErrICEConfig
+}
+
+// endpointKind names the endpoint of op in its errors: the signaling
+// channel's HTTPS endpoint for GetIceServerConfig, else the WEBRTC one.
+func endpointKind(op string) string {
+	if op == "GetIceServerConfig" {
+		return "HTTPS endpoint"
+	}
+	return "endpoint"
 }
 
 // RetryableJoinError reports whether a failed JoinStorageSession is worth
