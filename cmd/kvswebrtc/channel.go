@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 )
 
 func init() {
@@ -33,6 +35,9 @@ type channelCmd struct {
 	// byFlag is the channel given as --channel-name or --channel-arn (the
 	// aws CLI's way) instead of as the argument.
 	byFlag string
+	// kv and cfg are the KVS client and the AWS configuration open makes.
+	kv  *kinesisvideo.Client
+	cfg aws.Config
 }
 
 // newChannelCmd makes the FlagSet of subcommand sub, with the AWS flags and
@@ -80,90 +85,101 @@ func (c *channelCmd) parse(args []string, want int, what string) ([]string, int,
 	return pos, -1, true
 }
 
-// client loads the AWS configuration and returns a KVS client.
-func (c *channelCmd) client(ctx context.Context) (*kinesisvideo.Client, aws.Config, error) {
+// open parses args as parse does and checks them with check (nil: no
+// check; a message it returns is a usage error, exit code 2), then loads
+// the AWS configuration into c.cfg and makes c.kv. It returns the
+// positional arguments, or the exit code.
+func (c *channelCmd) open(ctx context.Context, args []string, want int, what string, check func(pos []string) string) ([]string, int, bool) {
+	pos, code, ok := c.parse(args, want, what)
+	if !ok {
+		return nil, code, false
+	}
+	if check != nil {
+		if msg := check(pos); msg != "" {
+			usageErr(c.stderr, c.fs, msg)
+			return nil, 2, false
+		}
+	}
 	cfg, err := c.af.load(ctx, c.stderr)
 	if err != nil {
-		return nil, cfg, err
+		return nil, exitErr(c.stderr, c.name, err), false
 	}
-	return kinesisvideo.NewFromConfig(cfg), cfg, nil
+	c.kv, c.cfg = kinesisvideo.NewFromConfig(cfg), cfg
+	return pos, -1, true
 }
 
 // fail prints the error of an API call in one line, with a hint for a
-// channel that does not exist, and returns the exit code.
-func (c *channelCmd) fail(err error, region string) int {
+// resource (kind "channel" or "stream") that does not exist, and returns
+// the exit code.
+func (c *channelCmd) fail(err error, kind string) int {
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
-		err = fmt.Errorf("%w (kvswebrtc channel list shows the channels in %s)", apiError(err), region)
+		err = fmt.Errorf("%w (kvswebrtc %s list shows the %ss in %s)", apiError(err), kind, kind, c.cfg.Region)
 	} else {
 		err = apiError(err)
 	}
 	return exitErr(c.stderr, c.name, err)
 }
 
+// printARN prints the ARN a command made or deleted: as {key: arn} in
+// JSON, under header in a table, or as the line text.
+func (c *channelCmd) printARN(stdout io.Writer, key, header, text, arn string) int {
+	switch *c.output {
+	case "json":
+		return printJSON(stdout, map[string]string{key: arn})
+	case "table":
+		printTable(stdout, []string{header}, [][]string{{arn}})
+	default:
+		fmt.Fprintln(stdout, text)
+	}
+	return 0
+}
+
 // describeInput names a channel by ARN or by name.
 func describeInput(s string) *kinesisvideo.DescribeSignalingChannelInput {
-	if strings.HasPrefix(s, "arn:") {
-		return &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(s)}
-	}
-	return &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String(s)}
+	in := &kinesisvideo.DescribeSignalingChannelInput{}
+	in.ChannelName, in.ChannelARN = awsjson.NameOrARN(s)
+	return in
 }
 
 func runChannelCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newChannelCmd("create", "NAME [--message-ttl 60s] [flags]", stderr, "text", "json", "table")
 	ttl := c.fs.Duration("message-ttl", 60*time.Second, "how long undelivered messages are kept, whole seconds from 5s to 120s")
-	pos, code, ok := c.parse(args, 1, "channel name")
+	pos, code, ok := c.open(ctx, args, 1, "channel name", func(pos []string) string {
+		switch {
+		case strings.HasPrefix(pos[0], "arn:"):
+			return fmt.Sprintf("give a channel name, not an ARN (%q)", pos[0])
+		case *ttl < 5*time.Second || *ttl > 120*time.Second || *ttl%time.Second != 0:
+			return fmt.Sprintf("--message-ttl %s must be whole seconds between 5s and 120s", *ttl)
+		}
+		return ""
+	})
 	if !ok {
 		return code
 	}
-	name := pos[0]
-	if strings.HasPrefix(name, "arn:") {
-		usageErr(stderr, c.fs, fmt.Sprintf("give a channel name, not an ARN (%q)", name))
-		return 2
-	}
-	if *ttl < 5*time.Second || *ttl > 120*time.Second || *ttl%time.Second != 0 {
-		usageErr(stderr, c.fs, fmt.Sprintf("--message-ttl %s must be whole seconds between 5s and 120s", *ttl))
-		return 2
-	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
-	}
-	res, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{
-		ChannelName: aws.String(name),
+	res, err := c.kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{
+		ChannelName: aws.String(pos[0]),
 		ChannelType: types.ChannelTypeSingleMaster,
 		SingleMasterConfiguration: &types.SingleMasterConfiguration{
 			MessageTtlSeconds: aws.Int32(int32(*ttl / time.Second)),
 		},
 	})
 	if err != nil {
-		return c.fail(err, cfg.Region)
+		return c.fail(err, "channel")
 	}
 	arn := aws.ToString(res.ChannelARN)
-	switch *c.output {
-	case "json":
-		return printJSON(stdout, map[string]string{"ChannelARN": arn})
-	case "table":
-		printTable(stdout, []string{"CHANNEL ARN"}, [][]string{{arn}})
-	default:
-		fmt.Fprintln(stdout, arn)
-	}
-	return 0
+	return c.printARN(stdout, "ChannelARN", "CHANNEL ARN", arn, arn)
 }
 
 func runChannelDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newChannelCmd("describe", "NAME|ARN [flags]", stderr, "table", "text", "json")
-	pos, code, ok := c.parse(args, 1, "channel name or ARN")
+	pos, code, ok := c.open(ctx, args, 1, "channel name or ARN", nil)
 	if !ok {
 		return code
 	}
-	kv, cfg, err := c.client(ctx)
+	res, err := c.kv.DescribeSignalingChannel(ctx, describeInput(pos[0]))
 	if err != nil {
-		return exitErr(stderr, c.name, err)
-	}
-	res, err := kv.DescribeSignalingChannel(ctx, describeInput(pos[0]))
-	if err != nil {
-		return c.fail(err, cfg.Region)
+		return c.fail(err, "channel")
 	}
 	if *c.output == "json" {
 		return printJSON(stdout, struct{ ChannelInfo *types.ChannelInfo }{res.ChannelInfo})
@@ -175,12 +191,8 @@ func runChannelDescribe(ctx context.Context, args []string, stdout, stderr io.Wr
 func runChannelList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newChannelCmd("list", "[--prefix P] [flags]", stderr, "table", "text", "json")
 	prefix := c.fs.String("prefix", "", "only channels whose name begins with `P`")
-	if _, code, ok := c.parse(args, 0, ""); !ok {
+	if _, code, ok := c.open(ctx, args, 0, "", nil); !ok {
 		return code
-	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
 	}
 	in := &kinesisvideo.ListSignalingChannelsInput{}
 	if *prefix != "" {
@@ -190,11 +202,11 @@ func runChannelList(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	all := []types.ChannelInfo{}
-	p := kinesisvideo.NewListSignalingChannelsPaginator(kv, in)
+	p := kinesisvideo.NewListSignalingChannelsPaginator(c.kv, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return c.fail(err, cfg.Region)
+			return c.fail(err, "channel")
 		}
 		all = append(all, page.ChannelInfoList...)
 	}
@@ -207,35 +219,23 @@ func runChannelList(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func runChannelDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newChannelCmd("delete", "NAME|ARN [flags]", stderr, "text", "json", "table")
-	pos, code, ok := c.parse(args, 1, "channel name or ARN")
+	pos, code, ok := c.open(ctx, args, 1, "channel name or ARN", nil)
 	if !ok {
 		return code
-	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
 	}
 	in := describeInput(pos[0])
 	arn := aws.ToString(in.ChannelARN)
 	if arn == "" {
-		res, err := kv.DescribeSignalingChannel(ctx, in)
+		res, err := c.kv.DescribeSignalingChannel(ctx, in)
 		if err != nil {
-			return c.fail(err, cfg.Region)
+			return c.fail(err, "channel")
 		}
 		arn = aws.ToString(res.ChannelInfo.ChannelARN)
 	}
-	if _, err := kv.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn)}); err != nil {
-		return c.fail(err, cfg.Region)
+	if _, err := c.kv.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn)}); err != nil {
+		return c.fail(err, "channel")
 	}
-	switch *c.output {
-	case "json":
-		return printJSON(stdout, map[string]string{"Deleted": arn})
-	case "table":
-		printTable(stdout, []string{"DELETED"}, [][]string{{arn}})
-	default:
-		fmt.Fprintf(stdout, "deleted %s\n", arn)
-	}
-	return 0
+	return c.printARN(stdout, "Deleted", "DELETED", "deleted "+arn, arn)
 }
 
 // printChannels prints channels as a table with a header (table) or as

@@ -69,10 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "kvswebrtc demo: "+format+"\n", a...)
-		return 2
-	}
+	fail := failer(stderr, "demo")
 	if *nViewers < 1 || *nViewers > peer.DefaultMaxViewers {
 		return fail("--viewers %d is not between 1 and %d (KVS allows %d viewers per channel)", *nViewers, peer.DefaultMaxViewers, peer.DefaultMaxViewers)
 	}

@@ -70,10 +70,8 @@ func describeSource(src media.Source) string {
 }
 
 func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("master", "--channel NAME [flags]", stderr)
-	chName := fs.String("channel", "", "signaling channel `NAME` or ARN (required)")
-	var af awsFlags
-	af.register(fs)
+	pf := newPeerFlags("master", stderr)
+	fs := pf.fs
 	source := fs.String("source", "", "what to stream: an RTSP camera `URL` (rtsp://[user:pass@]host[:port]/path), RTP sent to this host (rtp://127.0.0.1:5004 with --sdp), or a media FILE (as --video/--audio); default the embedded clip")
 	sdpFile := fs.String("sdp", "", "session description `FILE` of an rtp:// --source, as ffmpeg -sdp_file writes it")
 	transport := fs.String("transport", "tcp", "RTSP transport: tcp (RTP inside the RTSP connection) or udp")
@@ -85,59 +83,47 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	audioPath := fs.String("audio", "", "audio `FILE` to loop: .ogg/.opus (Opus); see --video")
 	create := fs.Bool("create", false, "create the channel if it does not exist")
 	ingest := ingestFlag(fs)
-	nat := natFlag(fs)
 	maxViewers := fs.Int("max-viewers", peer.DefaultMaxViewers, "`N` viewers served at once, 1..10 (KVS allows 10 per channel)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print every viewer's stats this often; 0 turns it off")
-	level := fs.String("log-level", "warn", "log level: debug, info or warn")
 	output := outputFlag(fs, "text", "json") // json: JSON lines on stdout, the text lines on stderr
 	fs.Lookup("output").Usage = "output `FORMAT`: text, or json: JSON lines on stdout (started, viewerJoined, viewerLeft, stats every --stats-interval, stopped), the text on stderr"
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := pf.parse(args, func() error {
+		if *maxViewers < 1 || *maxViewers > peer.DefaultMaxViewers {
+			return fmt.Errorf("--max-viewers %d is not between 1 and %d", *maxViewers, peer.DefaultMaxViewers)
+		}
+		if *statsEvery < 0 {
+			return fmt.Errorf("--stats-interval %s must not be negative", *statsEvery)
+		}
+		return nil
+	}); !ok {
 		return code
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "kvswebrtc master: "+format+"\n", a...)
-		return 2
-	}
-	if *chName == "" {
-		return fail("--channel is required (a signaling channel name or ARN)")
-	}
-	mode, err := nat()
-	if err != nil {
-		return fail("%v", err)
-	}
-	if *maxViewers < 1 || *maxViewers > peer.DefaultMaxViewers {
-		return fail("--max-viewers %d is not between 1 and %d", *maxViewers, peer.DefaultMaxViewers)
-	}
-	if *statsEvery < 0 {
-		return fail("--stats-interval %s must not be negative", *statsEvery)
-	}
-	logger, err := newLogger(*level, stderr)
-	if err != nil {
-		return fail("%v", err)
-	}
 
-	var video, audio media.Source
-	var live *media.LiveStream
+	var (
+		video, audio media.Source
+		live         *media.LiveStream
+		err          error
+	)
 	switch {
 	case *source != "" && (*videoPath != "" || *audioPath != ""):
-		return fail("--source and --video/--audio are alternatives: give one or the other")
+		return pf.fail("--source and --video/--audio are alternatives: give one or the other")
 	case *sdpFile != "" && !strings.HasPrefix(*source, "rtp://"):
-		return fail("--sdp goes with an rtp:// --source")
+		return pf.fail("--sdp goes with an rtp:// --source")
 	case *onDemand && !strings.HasPrefix(*source, "rtsp"):
-		return fail("--on-demand needs an RTSP camera (--source rtsp://...)")
+		return pf.fail("--on-demand needs an RTSP camera (--source rtsp://...)")
 	case *recordViewers != "":
 		if err := os.MkdirAll(*recordViewers, 0o755); err != nil {
-			return fail("--record-viewers: %v", err)
+			return pf.fail("--record-viewers: %v", err)
 		}
 	}
 	if *transport != "tcp" && *transport != "udp" {
-		return fail("--transport %q is not tcp or udp", *transport)
+		return pf.fail("--transport %q is not tcp or udp", *transport)
 	}
 	switch {
 	case strings.Contains(*source, "://"):
 		fmt.Fprintf(stdout, "opening %s ...\n", media.RedactURL(*source))
 		live, err = media.OpenURL(ctx, *source, media.URLOptions{
-			Transport: *transport, SDP: *sdpFile, OnDemand: *onDemand, SkipUnsupported: *skipUnsupported, Logger: logger,
+			Transport: *transport, SDP: *sdpFile, OnDemand: *onDemand, SkipUnsupported: *skipUnsupported, Logger: pf.logger,
 		})
 		if err != nil {
 			return exitErr(stderr, "master", err)
@@ -147,7 +133,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case *source != "":
 		src, err := media.Open(*source, media.Options{Loop: true})
 		if err != nil {
-			return fail("--source: %v", err)
+			return pf.fail("--source: %v", err)
 		}
 		if src.Kind() == webrtc.RTPCodecTypeVideo {
 			video = src
@@ -163,7 +149,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if *videoPath != "" {
 		if video, err = openSource("--video", *videoPath, webrtc.RTPCodecTypeVideo); err != nil {
-			return fail("%v", err)
+			return pf.fail("%v", err)
 		}
 	}
 	if *audioPath != "" {
@@ -171,7 +157,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			if video != nil {
 				video.Close()
 			}
-			return fail("%v", err)
+			return pf.fail("%v", err)
 		}
 	}
 	defer func() {
@@ -182,20 +168,20 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}()
 
-	cfg, err := af.load(ctx, stderr)
+	cfg, err := pf.aws.load(ctx, stderr)
 	if err != nil {
 		return exitErr(stderr, "master", err)
 	}
 	out := &syncWriter{w: textOut(*output, stdout, stderr)}
 	mj := newMasterJSON(*output, stdout)
 	mcfg := peer.MasterConfig{
-		ChannelConfig:    peer.ChannelConfig{AWS: cfg, Channel: *chName, CreateIfMissing: *create, NAT: mode},
+		ChannelConfig:    peer.ChannelConfig{AWS: cfg, Channel: *pf.channel, CreateIfMissing: *create, NAT: pf.mode},
 		Video:            video,
 		Audio:            audio,
 		MaxViewers:       *maxViewers,
 		DisableFastStart: *onDemand, // the cached pictures of an on-demand camera are from its last session
 		Settings:         peer.Settings{NACKHistory: *nackHistory},
-		Logger:           logger,
+		Logger:           pf.logger,
 		Ingestion:        ingest.mode,
 	}
 	if *recordViewers != "" {
@@ -203,7 +189,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	m, err := peer.NewMaster(ctx, mcfg)
 	if err != nil {
-		return peerErr(stderr, "master", missingChannel(err, *chName, cfg.Region, &af))
+		return peerErr(stderr, "master", missingChannel(err, *pf.channel, cfg.Region, &pf.aws))
 	}
 	defer m.Close()
 	printIngestion(m, out)
@@ -265,7 +251,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	res := m.Channel()
 	mj.started(res.ChannelARN(), res.Region())
 	fmt.Fprintf(out, "master on %s (%s, NAT %s): sending %s (%s, %s) to up to %d viewers; Ctrl-C to stop\n",
-		res.ChannelARN(), res.Region(), mode, what, strings.Join(sending, " + "), how, *maxViewers)
+		res.ChannelARN(), res.Region(), pf.mode, what, strings.Join(sending, " + "), how, *maxViewers)
 	if live != nil {
 		live.OnStatus(func(s media.LiveStatus) {
 			if s.Err != nil {
@@ -291,7 +277,7 @@ func runMaster(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(out, "%s master stopped\n", stamp())
 			mj.stopped()
 			if err != nil {
-				logger.Debug("closing the signaling connection", "err", err)
+				pf.logger.Debug("closing the signaling connection", "err", err)
 			}
 			return 0
 		case <-tick:

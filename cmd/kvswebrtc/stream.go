@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvswebrtc/kvswebrtc/channel"
+	"github.com/kvswebrtc/kvswebrtc/internal/awsjson"
 )
 
 // The stream commands (Kinesis video streams, where WebRTC ingestion
@@ -39,63 +40,39 @@ func newStreamCmd(name, synopsis string, stderr io.Writer, formats ...string) *c
 	return c
 }
 
-// streamFail prints the error of a stream call in one line, with a hint
-// for a stream that does not exist.
-func (c *channelCmd) streamFail(err error, region string) int {
-	var nf *types.ResourceNotFoundException
-	if errors.As(err, &nf) {
-		err = fmt.Errorf("%w (kvswebrtc stream list shows the streams in %s)", apiError(err), region)
-	} else {
-		err = apiError(err)
-	}
-	return exitErr(c.stderr, c.name, err)
-}
-
+// describeStreamInput names a stream by ARN or by name.
 func describeStreamInput(s string) *kinesisvideo.DescribeStreamInput {
-	if strings.HasPrefix(s, "arn:") {
-		return &kinesisvideo.DescribeStreamInput{StreamARN: aws.String(s)}
-	}
-	return &kinesisvideo.DescribeStreamInput{StreamName: aws.String(s)}
+	in := &kinesisvideo.DescribeStreamInput{}
+	in.StreamName, in.StreamARN = awsjson.NameOrARN(s)
+	return in
 }
 
 func runStreamCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newStreamCmd("stream create", "NAME [--retention 24h] [flags]", stderr, "text", "json", "table")
 	retention := c.fs.Duration("retention", 24*time.Hour, "how long the stream keeps its media, whole hours; 0 keeps nothing (and cannot be a channel's media storage)")
 	mediaType := c.fs.String("media-type", "", "the stream's MediaType, e.g. video/h264,audio/opus (optional)")
-	pos, code, ok := c.parse(args, 1, "stream name")
+	pos, code, ok := c.open(ctx, args, 1, "stream name", func(pos []string) string {
+		switch {
+		case strings.HasPrefix(pos[0], "arn:"):
+			return fmt.Sprintf("give a stream name, not an ARN (%q)", pos[0])
+		case *retention < 0 || *retention%time.Hour != 0:
+			return fmt.Sprintf("--retention %s must be whole hours (24h, 168h, ...) or 0", *retention)
+		}
+		return ""
+	})
 	if !ok {
 		return code
-	}
-	if strings.HasPrefix(pos[0], "arn:") {
-		usageErr(stderr, c.fs, fmt.Sprintf("give a stream name, not an ARN (%q)", pos[0]))
-		return 2
-	}
-	if *retention < 0 || *retention%time.Hour != 0 {
-		usageErr(stderr, c.fs, fmt.Sprintf("--retention %s must be whole hours (24h, 168h, ...) or 0", *retention))
-		return 2
-	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
 	}
 	in := &kinesisvideo.CreateStreamInput{StreamName: aws.String(pos[0]), DataRetentionInHours: aws.Int32(int32(*retention / time.Hour))}
 	if *mediaType != "" {
 		in.MediaType = mediaType
 	}
-	res, err := kv.CreateStream(ctx, in)
+	res, err := c.kv.CreateStream(ctx, in)
 	if err != nil {
-		return c.streamFail(err, cfg.Region)
+		return c.fail(err, "stream")
 	}
 	arn := aws.ToString(res.StreamARN)
-	switch *c.output {
-	case "json":
-		return printJSON(stdout, map[string]string{"StreamARN": arn})
-	case "table":
-		printTable(stdout, []string{"STREAM ARN"}, [][]string{{arn}})
-	default:
-		fmt.Fprintln(stdout, arn)
-	}
-	return 0
+	return c.printARN(stdout, "StreamARN", "STREAM ARN", arn, arn)
 }
 
 func streamRows(list []types.StreamInfo) [][]string {
@@ -129,17 +106,13 @@ func printStreams(stdout io.Writer, format string, list []types.StreamInfo) int 
 
 func runStreamDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newStreamCmd("stream describe", "NAME|ARN [flags]", stderr, "table", "json", "text")
-	pos, code, ok := c.parse(args, 1, "stream name or ARN")
+	pos, code, ok := c.open(ctx, args, 1, "stream name or ARN", nil)
 	if !ok {
 		return code
 	}
-	kv, cfg, err := c.client(ctx)
+	res, err := c.kv.DescribeStream(ctx, describeStreamInput(pos[0]))
 	if err != nil {
-		return exitErr(stderr, c.name, err)
-	}
-	res, err := kv.DescribeStream(ctx, describeStreamInput(pos[0]))
-	if err != nil {
-		return c.streamFail(err, cfg.Region)
+		return c.fail(err, "stream")
 	}
 	if *c.output == "json" {
 		return printJSON(stdout, res.StreamInfo)
@@ -150,22 +123,18 @@ func runStreamDescribe(ctx context.Context, args []string, stdout, stderr io.Wri
 func runStreamList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newStreamCmd("stream list", "[--prefix P] [flags]", stderr, "table", "json", "text")
 	prefix := c.fs.String("prefix", "", "only streams whose name begins with this")
-	if _, code, ok := c.parse(args, 0, ""); !ok {
+	if _, code, ok := c.open(ctx, args, 0, "", nil); !ok {
 		return code
-	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
 	}
 	in := &kinesisvideo.ListStreamsInput{}
 	if *prefix != "" {
 		in.StreamNameCondition = &types.StreamNameCondition{ComparisonOperator: types.ComparisonOperatorBeginsWith, ComparisonValue: prefix}
 	}
 	var all []types.StreamInfo
-	for p := kinesisvideo.NewListStreamsPaginator(kv, in); p.HasMorePages(); {
+	for p := kinesisvideo.NewListStreamsPaginator(c.kv, in); p.HasMorePages(); {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return c.streamFail(err, cfg.Region)
+			return c.fail(err, "stream")
 		}
 		all = append(all, page.StreamInfoList...)
 	}
@@ -174,61 +143,50 @@ func runStreamList(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 func runStreamDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newStreamCmd("stream delete", "NAME|ARN [flags]", stderr, "text", "json")
-	pos, code, ok := c.parse(args, 1, "stream name or ARN")
+	pos, code, ok := c.open(ctx, args, 1, "stream name or ARN", nil)
 	if !ok {
 		return code
 	}
-	kv, cfg, err := c.client(ctx)
-	if err != nil {
-		return exitErr(stderr, c.name, err)
-	}
 	arn := pos[0]
 	if !strings.HasPrefix(arn, "arn:") {
-		res, err := kv.DescribeStream(ctx, describeStreamInput(arn))
+		res, err := c.kv.DescribeStream(ctx, describeStreamInput(arn))
 		if err != nil {
-			return c.streamFail(err, cfg.Region)
+			return c.fail(err, "stream")
 		}
 		arn = aws.ToString(res.StreamInfo.StreamARN)
 	}
-	if _, err := kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: aws.String(arn)}); err != nil {
-		return c.streamFail(err, cfg.Region)
+	if _, err := c.kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: aws.String(arn)}); err != nil {
+		return c.fail(err, "stream")
 	}
-	if *c.output == "json" {
-		return printJSON(stdout, map[string]string{"Deleted": arn})
-	}
-	fmt.Fprintf(stdout, "deleted %s\n", arn)
-	return 0
+	return c.printARN(stdout, "Deleted", "DELETED", "deleted "+arn, arn) // text or json: no table
 }
 
 func runChannelStorage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newStreamCmd("channel storage", "CHANNEL --stream NAME|ARN | --disable [flags]", stderr, "text", "json")
 	stream := c.fs.String("stream", "", "record the channel's media (WebRTC ingestion) to this stream `NAME` or ARN (it must keep its media: kvswebrtc stream create NAME)")
 	disable := c.fs.Bool("disable", false, "stop recording the channel's media")
-	pos, code, ok := c.parse(args, 1, "channel name or ARN")
+	pos, code, ok := c.open(ctx, args, 1, "channel name or ARN", func([]string) string {
+		if (*stream == "") == !*disable {
+			return "give --stream NAME or --disable (one of them)"
+		}
+		return ""
+	})
 	if !ok {
 		return code
 	}
-	if (*stream == "") == !*disable {
-		usageErr(stderr, c.fs, "give --stream NAME or --disable (one of them)")
-		return 2
-	}
-	kv, cfg, err := c.client(ctx)
+	ch, err := c.kv.DescribeSignalingChannel(ctx, describeInput(pos[0]))
 	if err != nil {
-		return exitErr(stderr, c.name, err)
+		return c.fail(err, "channel")
 	}
-	ch, err := kv.DescribeSignalingChannel(ctx, describeInput(pos[0]))
-	if err != nil {
-		return c.fail(err, cfg.Region)
-	}
-	r, err := channel.NewResolver(cfg, channel.ResolverOptions{})
+	r, err := channel.NewResolver(c.cfg, channel.ResolverOptions{})
 	if err != nil {
 		return exitErr(stderr, c.name, err)
 	}
 	ms := channel.MediaStorage{}
 	if *stream != "" {
-		st, err := kv.DescribeStream(ctx, describeStreamInput(*stream))
+		st, err := c.kv.DescribeStream(ctx, describeStreamInput(*stream))
 		if err != nil {
-			return c.streamFail(err, cfg.Region)
+			return c.fail(err, "stream")
 		}
 		ms = channel.MediaStorage{Enabled: true, StreamARN: aws.ToString(st.StreamInfo.StreamARN)}
 	}

@@ -117,47 +117,33 @@ func pair(s peer.SessionStats) string {
 }
 
 func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("viewer", "--channel NAME [flags]", stderr)
-	chName := fs.String("channel", "", "signaling channel `NAME` or ARN (required)")
-	var af awsFlags
-	af.register(fs)
+	pf := newPeerFlags("viewer", stderr)
+	fs := pf.fs
 	record := fs.String("record", "", "write the received media to `FILE`, by extension: .ivf (VP8/VP9/AV1 video), .h264 (H.264 video) or .ogg/.opus (Opus audio)")
 	duration := fs.Duration("duration", 0, "stop after this long and print the summary (0: run until Ctrl-C)")
 	clientID := fs.String("client-id", "", `the viewer's client `+"`ID`"+`, [a-zA-Z0-9_.-]{1,256} (default a random "viewer-<hex>")`)
 	create := fs.Bool("create", false, "create the channel if it does not exist (a master can join it later)")
-	nat := natFlag(fs)
 	nonTrickle := fs.Bool("non-trickle", false, "gather every ICE candidate first and send them in the offer (no trickle ICE)")
 	output := outputFlag(fs, "text", "json")
 	fs.Lookup("output").Usage = "output `FORMAT`: text, or json: JSON lines on stdout (started, firstFrame, stats every second, summary)"
-	level := fs.String("log-level", "warn", "log level: debug, info or warn")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := pf.parse(args, func() error {
+		if *duration < 0 {
+			return fmt.Errorf("--duration %s must not be negative", *duration)
+		}
+		return nil
+	}); !ok {
 		return code
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "kvswebrtc viewer: "+format+"\n", a...)
-		return 2
-	}
-	if *chName == "" {
-		return fail("--channel is required (a signaling channel name or ARN)")
-	}
-	mode, err := nat()
-	if err != nil {
-		return fail("%v", err)
-	}
-	if *duration < 0 {
-		return fail("--duration %s must not be negative", *duration)
-	}
-	logger, err := newLogger(*level, stderr)
-	if err != nil {
-		return fail("%v", err)
-	}
 
-	cfg := peer.ViewerConfig{ClientID: *clientID, NonTrickle: *nonTrickle, Logger: logger}
-	var rec *media.Recorder
+	cfg := peer.ViewerConfig{ClientID: *clientID, NonTrickle: *nonTrickle, Logger: pf.logger}
+	var (
+		rec *media.Recorder
+		err error
+	)
 	if *record != "" {
 		if rec, err = media.NewRecorder(*record); err != nil {
 			if errors.Is(err, media.ErrUnknownFormat) {
-				return fail("--record: %v", err)
+				return pf.fail("--record: %v", err)
 			}
 			return exitErr(stderr, "viewer", err)
 		}
@@ -170,14 +156,14 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 
-	awsCfg, err := af.load(ctx, stderr)
+	awsCfg, err := pf.aws.load(ctx, stderr)
 	if err != nil {
 		return exitErr(stderr, "viewer", err)
 	}
-	cfg.ChannelConfig = peer.ChannelConfig{AWS: awsCfg, Channel: *chName, NAT: mode, CreateIfMissing: *create}
+	cfg.ChannelConfig = peer.ChannelConfig{AWS: awsCfg, Channel: *pf.channel, NAT: pf.mode, CreateIfMissing: *create}
 	v, err := peer.NewViewer(ctx, cfg)
 	if err != nil {
-		return peerErr(stderr, "viewer", missingChannel(err, *chName, awsCfg.Region, &af))
+		return peerErr(stderr, "viewer", missingChannel(err, *pf.channel, awsCfg.Region, &pf.aws))
 	}
 	defer v.Close()
 
@@ -197,16 +183,16 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if errors.Is(err, peer.ErrClientLimitExceeded) {
 			err = fmt.Errorf("%w (the channel has its 10 viewers, or clients connect faster than KVS allows: 3 a second per channel; try again)", err)
 		}
-		return peerErr(stderr, "viewer", missingChannel(err, *chName, awsCfg.Region, &af))
+		return peerErr(stderr, "viewer", missingChannel(err, *pf.channel, awsCfg.Region, &pf.aws))
 	}
 	res := v.Channel()
-	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN(), res.Region(), mode))
+	p.println(fmt.Sprintf("viewer %s on %s (%s, NAT %s): offer sent", v.ClientID(), res.ChannelARN(), res.Region(), pf.mode))
 	if jsonOut {
 		emitJSON(stdout, jsonLine{Event: "started", ChannelARN: res.ChannelARN(), Region: res.Region(), ClientID: v.ClientID()})
 	}
 	// What to say while no master answers, and after: a master on the same
 	// channel, endpoint and region.
-	startMaster := "kvswebrtc master --channel " + *chName + af.sameService()
+	startMaster := "kvswebrtc master --channel " + *pf.channel + pf.aws.sameService()
 
 	ffDone := make(chan struct{})
 	go func() {
@@ -294,7 +280,7 @@ loop:
 		return 0
 	case !answered:
 		fmt.Fprintf(stderr, "kvswebrtc viewer: no master answered the offer on channel %q in %s; start one: %s\n",
-			*chName, elapsed.Round(100*time.Millisecond), startMaster)
+			*pf.channel, elapsed.Round(100*time.Millisecond), startMaster)
 	default:
 		fmt.Fprintf(stderr, "kvswebrtc viewer: no media: the master answered, but no video frame arrived in %s\n", elapsed.Round(100*time.Millisecond))
 	}
