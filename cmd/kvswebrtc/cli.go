@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -344,11 +345,18 @@ func (o *outputValue) Get() any { return o.format }
 
 // outputFlag registers --output for a command that prints data, as the aws
 // CLI's: formats are what the command can print, the first its default.
+// As with the aws CLI, AWS_DEFAULT_OUTPUT sets the format when --output is
+// not given, if it names one the command prints (it is shared with the aws
+// CLI, whose yaml this CLI does not write: another value is passed over).
 // The returned pointer holds the format after parsing.
 func outputFlag(fs *flag.FlagSet, formats ...string) *string {
 	o := &outputValue{format: formats[0], formats: formats}
 	fs.Var(o, "output", "output `FORMAT`: "+orList(formats))
 	setChoices(fs, "output", formats...)
+	// After fs.Var, which keeps the first format as the default --help shows.
+	if env := os.Getenv("AWS_DEFAULT_OUTPUT"); slices.Contains(formats, env) {
+		o.format = env
+	}
 	return &o.format
 }
 

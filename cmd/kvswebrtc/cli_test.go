@@ -167,6 +167,19 @@ func TestFlagsAfterArguments(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME ") || !strings.Contains(r.stdout, "dashdash") {
 		t.Fatalf("list (table): exit %d\n%s", r.code, r.stdout)
 	}
+	// AWS_DEFAULT_OUTPUT as the aws CLI's: the format without --output,
+	// which wins over it; a format the command does not print is passed over.
+	r = runBin(t, append(env, "AWS_DEFAULT_OUTPUT=json"), "channel", "list", ep)
+	var listed struct{ ChannelInfoList []struct{ ChannelName string } }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &listed) != nil || len(listed.ChannelInfoList) != 5 {
+		t.Fatalf("list with AWS_DEFAULT_OUTPUT=json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = runBin(t, append(env, "AWS_DEFAULT_OUTPUT=json"), "channel", "list", "--output", "table", ep); r.code != 0 || !strings.HasPrefix(r.stdout, "NAME ") {
+		t.Fatalf("list --output table with AWS_DEFAULT_OUTPUT=json: exit %d\n%s", r.code, r.stdout)
+	}
+	if r = runBin(t, append(env, "AWS_DEFAULT_OUTPUT=yaml"), "channel", "list", ep); r.code != 0 || !strings.HasPrefix(r.stdout, "NAME ") {
+		t.Fatalf("list with AWS_DEFAULT_OUTPUT=yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = runBin(t, env, "channel", "list", "--output", "xml", ep)
 	if r.code != 2 || !strings.Contains(r.stderr, `invalid value "xml" for flag --output: want table, text or json`) {
 		t.Fatalf("--output xml: exit %d %q", r.code, r.stderr)
