@@ -170,7 +170,9 @@ func TestFlagsAfterArguments(t *testing.T) {
 	// AWS_DEFAULT_OUTPUT as the aws CLI's: the format without --output,
 	// which wins over it; a format the command does not print is passed over.
 	r = runBin(t, append(env, "AWS_DEFAULT_OUTPUT=json"), "channel", "list", ep)
-	var listed struct{ ChannelInfoList []struct{ ChannelName string } }
+	var listed struct {
+		ChannelInfoList []struct{ ChannelName string }
+	}
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &listed) != nil || len(listed.ChannelInfoList) != 5 {
 		t.Fatalf("list with AWS_DEFAULT_OUTPUT=json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
