@@ -314,6 +314,23 @@ COMP_WORDS=(%q %s); COMP_CWORD=%d; _kvswebrtc; printf '%%s\n' "${COMPREPLY[@]}"`
 		if out, err := exec.Command(path, append(check, f)...).CombinedOutput(); r.code != 0 || err != nil {
 			t.Errorf("%s script: exit %d, %v\n%s", shell, r.code, err, out)
 		}
+		// And it completes: what the shell offers for a command line.
+		var script string
+		switch shell {
+		case "zsh": // the completion system stubbed: compadd prints what it is given
+			script = fmt.Sprintf(`compdef() { :; }; compadd() { shift; print -l -- "$@"; }; _files() { print FILES; }
+source %q; words=(kvswebrtc channel d); CURRENT=3; _kvswebrtc`, f)
+		case "fish":
+			script = fmt.Sprintf(`source %q; complete -C 'kvswebrtc channel d'`, f)
+		default:
+			continue
+		}
+		cmd := exec.Command(path, "-c", script)
+		cmd.Env = append(env, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if got := strings.Fields(string(out)); err != nil || !slices.Equal(got, []string{"delete", "describe"}) {
+			t.Errorf("%s completes %q (%v), want [delete describe]", shell, out, err)
+		}
 	}
 }
 
