@@ -10,8 +10,9 @@
 // official 2.9.0 page has:
 //
 //   - KVS endpoint: the region (set by the backend; changeable when
-//     [Config.AllowRegionChange]), legacy or dual-stack endpoints, FIPS,
-//     an endpoint override (when [Config.AllowEndpointOverride]); the
+//     [Config.AllowRegionChange], kvswebrtc web --allow-region-change),
+//     legacy or dual-stack endpoints, FIPS, an endpoint override (when
+//     [Config.AllowEndpointOverride], --allow-endpoint-override); the
 //     heading shows this module's version and the SDK version matched;
 //   - the signaling channel (Create Channel), the client id (hidden for a
 //     master), send video, send audio (both on by default), data channel,

@@ -65,7 +65,7 @@ func (s *Server) validateChoice(c endpointChoice) (endpointChoice, error) {
 	}
 	if c.Region != "" {
 		if !s.cfg.AllowRegionChange {
-			return c, fmt.Errorf("%w: region %q: this backend signs for %s only (Config.AllowRegionChange, kvswebrtc web --region)", ErrInvalidRequest, c.Region, s.cfg.AWS.Region)
+			return c, fmt.Errorf("%w: region %q: this backend signs for %s only (Config.AllowRegionChange, kvswebrtc web --allow-region-change)", ErrInvalidRequest, c.Region, s.cfg.AWS.Region)
 		}
 		if !regionRE.MatchString(c.Region) {
 			return c, fmt.Errorf("%w: region %q is not a region name such as us-west-2", ErrInvalidRequest, c.Region)
@@ -80,7 +80,7 @@ func (s *Server) validateChoice(c endpointChoice) (endpointChoice, error) {
 	}
 	if c.Endpoint != "" {
 		if !s.cfg.AllowEndpointOverride {
-			return c, fmt.Errorf("%w: endpoint: this backend does not take an endpoint override from the page (Config.AllowEndpointOverride)", ErrInvalidRequest)
+			return c, fmt.Errorf("%w: endpoint: this backend does not take an endpoint override from the page (Config.AllowEndpointOverride, kvswebrtc web --allow-endpoint-override)", ErrInvalidRequest)
 		}
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {

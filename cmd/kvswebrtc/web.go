@@ -27,6 +27,8 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback --addr (anyone reaching it gets URLs signed with your credentials)")
 	local := fs.Bool("local", false, "use an embedded local KVS-compatible service (the default when no AWS credentials are configured)")
 	level := fs.String("log-level", "info", "log level: debug, info or warn")
+	allowRegion := fs.Bool("allow-region-change", false, "let the page choose the region it works in (its Region field); KVS only: the embedded service has one region")
+	allowEndpoint := fs.Bool("allow-endpoint-override", false, "let the page name the control-plane endpoint (its Endpoint override field), which the backend then calls with your credentials")
 	var af awsFlags
 	af.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
@@ -34,6 +36,10 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *local && af.endpointURL != "" {
 		fmt.Fprintln(stderr, "kvswebrtc web: --local and --endpoint-url exclude each other")
+		return 2
+	}
+	if *local && *allowRegion {
+		fmt.Fprintln(stderr, "kvswebrtc web: --allow-region-change needs KVS: the embedded local service (--local) has one region")
 		return 2
 	}
 	if !*allowRemote && !isLoopback(*addr) {
@@ -84,6 +90,11 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !*allowRemote {
 		cfg.AllowedHosts = []string{"localhost", "127.0.0.1", "::1"}
 	}
+	if *allowRegion && *local { // no credentials: --local was chosen for the user
+		fmt.Fprintln(stderr, "note: --allow-region-change is ignored: the embedded local service has one region")
+	}
+	cfg.AllowRegionChange = *allowRegion && !*local
+	cfg.AllowEndpointOverride = *allowEndpoint
 	srv, err := web.New(cfg)
 	if err != nil {
 		return exitErr(stderr, "web", err)

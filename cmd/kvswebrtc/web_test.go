@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -29,7 +30,9 @@ func TestWebServesPageOnLocal(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"web", "--addr", addr}, &out, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"web", "--addr", addr, "--allow-endpoint-override", "--allow-region-change"}, &out, &errOut)
+	}()
 	client := &http.Client{Timeout: 20 * time.Second}
 
 	base := "http://" + addr
@@ -46,6 +49,17 @@ func TestWebServesPageOnLocal(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<html") {
 		t.Fatalf("GET /: %d %.200s", resp.StatusCode, body)
+	}
+	// The page may name an endpoint; the region stays the local service's
+	// one (no credentials: --local was chosen, so the flag is ignored).
+	if resp, err = client.Get(base + "/api/info"); err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ RegionChangeable, EndpointOverride bool }
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil || !info.EndpointOverride || info.RegionChangeable {
+		t.Fatalf("GET /api/info: %+v, %v; want an endpoint override and no region change", info, err)
 	}
 	req, _ := http.NewRequest("POST", base+"/api/connect", strings.NewReader(`{"channelName":"cli-web","role":"VIEWER","clientId":"v1","natTraversal":"stun-turn"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -68,6 +82,9 @@ func TestWebServesPageOnLocal(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("kvswebrtc web did not stop on cancel: %s", errOut.String())
 	}
+	if !strings.Contains(errOut.String(), "--allow-region-change is ignored") {
+		t.Errorf("no note that --allow-region-change is ignored: %q", errOut.String())
+	}
 	if !strings.Contains(errOut.String(), "embedded local") || !strings.Contains(out.String(), "?view=viewer") {
 		t.Fatalf("output: %q / %q", out.String(), errOut.String())
 	}
@@ -79,5 +96,8 @@ func TestWebRefusesRemoteAndConflicts(t *testing.T) {
 	}
 	if code, _, errOut := runCmd("web", "--local", "--endpoint-url", "http://127.0.0.1:1"); code != 2 || !strings.Contains(errOut, "exclude") {
 		t.Fatalf("%d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd("web", "--local", "--allow-region-change"); code != 2 || !strings.Contains(errOut, "one region") {
+		t.Fatalf("--local --allow-region-change: %d %q", code, errOut)
 	}
 }

@@ -815,7 +815,7 @@ async function loadBackendInfo(query) {
       if (!query.has('region') || !info.regionChangeable) setField('region', info.region);
     }
     region.disabled = !info.regionChangeable;
-    region.title = info.regionChangeable ? 'the backend signs for the region given here' : 'set by the backend (kvswebrtc web --region)';
+    region.title = info.regionChangeable ? 'the backend signs for the region given here' : 'set by the backend (kvswebrtc web --region; --allow-region-change lets the page choose)';
     const ep = $('endpoint');
     ep.disabled = !info.endpointOverride;
     ep.placeholder = info.endpoint || 'AWS';
