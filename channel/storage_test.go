@@ -2,6 +2,7 @@ package channel_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,16 +68,19 @@ func TestJoinStorageSession(t *testing.T) {
 	if res.WebRTCEndpoint() != srv.URL() {
 		t.Errorf("WebRTCEndpoint %q, want %q", res.WebRTCEndpoint(), srv.URL())
 	}
-	if err := res.JoinStorageSession(ctx(t)); err != nil {
-		t.Fatalf("JoinStorageSession: %v", err)
-	}
-	// The local media server takes no viewers: a clear 400.
+	// A viewer joins the storage session the master started, not before.
 	v, err := r.Resolve(ctx(t), "storage", channel.RoleViewer, channel.Options{ClientID: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ae *channel.APIError
-	if err := v.JoinStorageSessionAsViewer(ctx(t)); !errors.As(err, &ae) || ae.StatusCode != 400 || !errors.Is(err, channel.ErrInvalidArgument) {
+	if err := v.JoinStorageSessionAsViewer(ctx(t)); !errors.As(err, &ae) || ae.StatusCode != 404 || !strings.Contains(ae.Message, "no storage session") {
+		t.Errorf("JoinStorageSessionAsViewer before the master joined: %v, want 404 naming the missing storage session", err)
+	}
+	if err := res.JoinStorageSession(ctx(t)); err != nil {
+		t.Fatalf("JoinStorageSession: %v", err)
+	}
+	if err := v.JoinStorageSessionAsViewer(ctx(t)); err != nil {
 		t.Errorf("JoinStorageSessionAsViewer: %v", err)
 	}
 	if err := v.JoinStorageSession(ctx(t)); !errors.Is(err, channel.ErrInvalidArgument) {

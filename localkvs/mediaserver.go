@@ -44,6 +44,8 @@ type mediaServer struct {
 	closed   bool
 	done     chan struct{} // closed when the server stops: ends GetMedia streams
 	wg       sync.WaitGroup
+
+	viewerJoins atomic.Int64 // JoinStorageSessionAsViewer calls admitted, ever (mediaviewers.go)
 }
 
 func newMediaServer(s *Server, store *mediaStore) *mediaServer {
@@ -107,12 +109,15 @@ type storageSession struct {
 	joined    time.Time
 	connected atomic.Bool
 
+	fwdVideo, fwdAudio *webrtc.TrackLocalStaticRTP // the master's media, to the viewers (mediaviewers.go)
+
 	mu          sync.Mutex
 	local       heldCandidates // the media server's: until the offer is sent
 	remote      heldCandidates // the master's: until its answer is set
 	closed      bool
 	closeReason string
 	timer       *time.Timer
+	viewers     map[string]*sessionViewer // JoinStorageSessionAsViewer: client id ->
 }
 
 // heldCandidates are the ICE candidates of one side of a storage session
@@ -202,6 +207,10 @@ func (ss *storageSession) prepare(api *webrtc.API) error {
 	}
 	ss.pc = pc
 	ss.rec = newRecorder(ss.ms, ss.stream, ss.joined)
+	ss.viewers = map[string]*sessionViewer{}
+	if ss.fwdVideo, ss.fwdAudio, err = forwardTracks(); err != nil {
+		return err
+	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return err
@@ -228,7 +237,7 @@ func (ss *storageSession) prepare(api *webrtc.API) error {
 				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}) // a closed connection: nothing to ask
 			})
 		}
-		ss.rec.consume(track)
+		ss.rec.consume(track, ss.forward(track.Kind()))
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		ss.ms.s.log.Debug("localkvs: storage session state", "channel", ss.channel, "state", st.String())
@@ -374,7 +383,12 @@ func (ss *storageSession) close(reason string) {
 	if ss.timer != nil {
 		ss.timer.Stop()
 	}
+	viewers := ss.viewers
+	ss.viewers = nil
 	ss.mu.Unlock()
+	for _, v := range viewers {
+		v.close()
+	}
 	ms := ss.ms
 	ms.mu.Lock()
 	if ms.sessions[ss.channel] == ss {

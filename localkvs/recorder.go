@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
@@ -118,8 +119,9 @@ func (r *recorder) expect(video, audio bool) {
 	}
 }
 
-// consume reads a track until it ends.
-func (r *recorder) consume(track *webrtc.TrackRemote) {
+// consume reads a track until it ends, handing each packet to tap too
+// (the storage session's viewers) before it is recorded.
+func (r *recorder) consume(track *webrtc.TrackRemote, tap func(*rtp.Packet)) {
 	r.mu.Lock()
 	if r.stopping {
 		r.mu.Unlock()
@@ -134,12 +136,12 @@ func (r *recorder) consume(track *webrtc.TrackRemote) {
 		r.mu.Lock()
 		r.hasVideo = true
 		r.mu.Unlock()
-		r.consumeH264(track)
+		r.consumeH264(track, tap)
 	case mime == strings.ToLower(webrtc.MimeTypeOpus):
 		r.mu.Lock()
 		r.tracks.Audio, r.tracks.Channels = true, int(max(track.Codec().Channels, 1))
 		r.mu.Unlock()
-		r.consumeOpus(track)
+		r.consumeOpus(track, tap)
 	default:
 		r.ms.s.log.Info("localkvs: media server: a track it does not record", "codec", track.Codec().MimeType)
 		for {
@@ -150,7 +152,7 @@ func (r *recorder) consume(track *webrtc.TrackRemote) {
 	}
 }
 
-func (r *recorder) consumeH264(track *webrtc.TrackRemote) {
+func (r *recorder) consumeH264(track *webrtc.TrackRemote, tap func(*rtp.Packet)) {
 	sb := samplebuilder.New(1024, &codecs.H264Packet{IsAVC: true}, 90000, samplebuilder.WithMaxTimeDelay(time.Second))
 	clk := clockMapper{rate: 90000}
 	for {
@@ -158,6 +160,7 @@ func (r *recorder) consumeH264(track *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		tap(p)
 		now := r.ms.s.clock.Now()
 		sb.Push(p)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
@@ -166,7 +169,7 @@ func (r *recorder) consumeH264(track *webrtc.TrackRemote) {
 	}
 }
 
-func (r *recorder) consumeOpus(track *webrtc.TrackRemote) {
+func (r *recorder) consumeOpus(track *webrtc.TrackRemote, tap func(*rtp.Packet)) {
 	clk := clockMapper{rate: 48000}
 	var last uint16
 	have := false
@@ -175,6 +178,7 @@ func (r *recorder) consumeOpus(track *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		tap(p)
 		if have && int16(p.SequenceNumber-last) <= 0 {
 			continue // a duplicate or a late packet
 		}
@@ -267,6 +271,15 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 func (r *recorder) setKeyFrameRequester(ask func()) {
 	r.mu.Lock()
 	r.askKey = ask
+	r.mu.Unlock()
+}
+
+// requestKeyFrame asks the master for a key frame (within askKeyEvery of
+// the last request it does nothing): a viewer of the session connected or
+// asked for one.
+func (r *recorder) requestKeyFrame() {
+	r.mu.Lock()
+	r.askKeyLocked(r.ms.s.clock.Now())
 	r.mu.Unlock()
 }
 

@@ -244,6 +244,7 @@ func (rm *room) unregister(c *wsConn) {
 		}
 	} else if rm.viewers[c.id] == c {
 		delete(rm.viewers, c.id)
+		defer rm.s.media.viewerLeft(rm.arn, c.id) // out of the storage session too, after the unlock
 	}
 	rm.mu.Unlock()
 	if r := rm.s.remote; r != nil {

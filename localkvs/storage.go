@@ -134,10 +134,11 @@ func (s *Server) apiJoinStorageSession(_ context.Context, _ *http.Request, body 
 }
 
 // apiJoinStorageSessionAsViewer is POST /joinStorageSessionAsViewer
-// {"channelArn", "clientId"}. The local media server does not take
-// viewers into a storage session: after the checks of JoinStorageSession
-// and of the client id it answers 400 InvalidArgumentException saying so
-// (docs/protocol.md, "Differences from KVS").
+// {"channelArn", "clientId"}: the viewer clientId joins the channel's
+// storage session (which its
+// master started with JoinStorageSession); its offer then goes to the media
+// server, which forwards it the master's media (mediaviewers.go). 200 with
+// an empty body.
 func (s *Server) apiJoinStorageSessionAsViewer(_ context.Context, _ *http.Request, body []byte) (any, error) {
 	var in struct {
 		ChannelArn string `json:"channelArn"`
@@ -152,7 +153,11 @@ func (s *Server) apiJoinStorageSessionAsViewer(_ context.Context, _ *http.Reques
 	if _, err := s.storageFor(in.ChannelArn); err != nil {
 		return nil, err
 	}
-	return nil, invalidArg("JoinStorageSessionAsViewer is not supported by the local service: its media server records the master only")
+	if err := s.media.joinViewer(in.ChannelArn, in.ClientId); err != nil {
+		return nil, err
+	}
+	s.log.Debug("localkvs: storage session joined by a viewer", "channel", in.ChannelArn, "clientId", in.ClientId)
+	return emptyBody{}, nil
 }
 
 // emptyBody is an answer with an empty body (not "{}").

@@ -314,16 +314,36 @@ func TestBrowserMasterIngests(t *testing.T) {
 	setFields(p, map[string]any{"playbackProtocol": "hls", "playbackMode": "ON_DEMAND", "containerFormat": "FRAGMENTED_MP4", "playbackPlayer": "mse"})
 	playAndWait(t, p, 10)
 
-	// A viewer in ingestion mode joining by hand: the button is there,
-	// sends no video, and calls JoinStorageSessionAsViewer, which the local
-	// media server refuses (it records the master only) with a message the
-	// page shows.
-	setFields(p, map[string]any{"ingestMode": "on", "showJoinStorageSessionAsViewer": true, "sendVideo": true, "clientId": "storage-viewer"})
-	mustEval[bool](p, `(kvsTest.start('viewer'), true)`)
-	p.waitJS(`!document.getElementById('join-storage-session-as-viewer').hidden`, 20*time.Second)
-	if mustEval[bool](p, `kvsTest.sending('video')`) {
+	// The master ingests again, and a viewer in ingestion mode joins the
+	// storage session (JoinStorageSessionAsViewer, then its offer) and plays
+	// the master's video forwarded by the media server: the master has no
+	// peer connection with it.
+	setFields(p, map[string]any{"ingestMode": "auto", "showJoinStorageSessionAsViewer": false, "clientId": "page-master"})
+	mustEval[bool](p, `(kvsTest.start('master'), true)`) // a start begins kvsTest.ingestion anew
+	p.waitJS(`kvsTest.ingestion.some(e => e.state === 'connected')`, goWait)
+	v := openTab(t, browser, "storage-viewer", st.PageURL(pageQuery(base, map[string]string{"ingestMode": "on", "clientId": "storage-viewer-1"})))
+	v.waitJS(`kvsTest.backend`, 10*time.Second)
+	mustEval[bool](v, `(kvsTest.start('viewer'), true)`)
+	v.waitJS(`kvsTest.framesDecoded() > 30 && kvsTest.videoWidth() > 0`, goWait)
+	assertOrder(t, mustEval[[]string](v, `kvsTest.timeline.map(s => s.step)`), "joinStorageSession", "offerSent")
+	if got := mustEval[[]string](p, `kvsTest.remoteViewers()`); len(got) != 0 {
+		t.Errorf("the storage session's viewer connected to the master directly: the master's viewers are %q", got)
+	}
+	t.Logf("viewer of the storage session: %v frames decoded, %v px wide", mustEval[float64](v, `kvsTest.framesDecoded()`), mustEval[float64](v, `kvsTest.videoWidth()`))
+	mustEval[bool](v, `(kvsTest.stop(), true)`)
+
+	// A viewer in ingestion mode joining by hand: the button is there, the
+	// viewer sends no video, and the call reaches the service, which
+	// accepts it.
+	setFields(v, map[string]any{"showJoinStorageSessionAsViewer": true, "sendVideo": true, "clientId": "storage-viewer-2"})
+	mustEval[bool](v, `(kvsTest.start('viewer'), true)`)
+	v.waitJS(`!document.getElementById('join-storage-session-as-viewer').hidden`, 20*time.Second)
+	if mustEval[bool](v, `kvsTest.sending('video')`) {
 		t.Error("a viewer in ingestion mode sends video")
 	}
-	click(p, "join-storage-session-as-viewer")
-	p.waitJS(`kvsTest.ingestion.some(e => e.state === 'failed' && e.detail.includes('JoinStorageSessionAsViewer is not supported by the local service'))`, 20*time.Second)
+	click(v, "join-storage-session-as-viewer")
+	v.waitJS(`[...document.querySelectorAll('#log .log-line')].some(l => l.textContent.includes('JoinStorageSessionAsViewer accepted'))`, 20*time.Second)
+	if failed := mustEval[bool](v, `kvsTest.ingestion.some(e => e.state === 'failed')`); failed {
+		t.Errorf("the joining by hand failed: %v", mustEval[any](v, `kvsTest.ingestion`))
+	}
 }
