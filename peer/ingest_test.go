@@ -254,3 +254,54 @@ func TestIngestBadInput(t *testing.T) {
 		t.Error("a storage session runs for a deleted stream")
 	}
 }
+
+// TestViewerOfStorageSession: a viewer with JoinStorageSession joins the
+// storage session of an ingesting master; the media server answers its
+// offer and sends it the master's video and audio, while the master has no
+// session with it. Before the master joins, the viewer's Start says why.
+func TestViewerOfStorageSession(t *testing.T) {
+	srv := startService(t)
+	storageChannel(t, srv, "multi", "multi-stream")
+	newViewer := func(id string) *peer.Viewer {
+		t.Helper()
+		v, err := peer.NewViewer(ctxT(t), peer.ViewerConfig{
+			ChannelConfig: peer.ChannelConfig{AWS: awsConfig(srv), Channel: "multi"},
+			ClientID:      id, JoinStorageSession: true, NoDataChannel: true, Settings: loopback(),
+		})
+		if err != nil {
+			t.Fatalf("NewViewer: %v", err)
+		}
+		t.Cleanup(func() { v.Close() })
+		return v
+	}
+	if err := newViewer("early").Start(ctxT(t)); err == nil || !strings.Contains(err.Error(), "no storage session") {
+		t.Errorf("Start before the master joined: %v, want an error naming the missing storage session", err)
+	}
+
+	m, ev := ingestMaster(t, srv, "multi", peer.IngestOn, nil)
+	ev.waitState(t, peer.IngestConnected)
+	v := newViewer("storage-viewer")
+	if err := v.Start(ctxT(t)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if _, err := v.WaitFirstFrame(ctxT(t)); err != nil {
+		t.Fatalf("no frame from the media server: %v", err)
+	}
+	deadline := time.Now().Add(wait)
+	for st := v.Stats(); st.Frames < 30 || st.AudioFrames < 30; st = v.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the viewer of the storage session got %d video and %d audio frames in %s", st.Frames, st.AudioFrames, wait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := m.Viewers(); len(got) != 0 {
+		t.Errorf("the master has sessions with %q; the storage session's viewer should reach it through the media server only", got)
+	}
+
+	if _, err := peer.NewViewer(ctxT(t), peer.ViewerConfig{
+		ChannelConfig:      peer.ChannelConfig{AWS: awsConfig(srv), Channel: "multi"},
+		JoinStorageSession: true, Video: media.DefaultH264(media.Options{}),
+	}); !errors.Is(err, peer.ErrInvalidConfig) {
+		t.Errorf("NewViewer with JoinStorageSession and Video: %v, want ErrInvalidConfig", err)
+	}
+}

@@ -61,6 +61,14 @@ type ViewerConfig struct {
 	// goroutine; a slow sink delays the next frame.
 	VideoSinks, AudioSinks []media.Sink
 
+	// JoinStorageSession makes the viewer a viewer of the channel's storage
+	// session (WebRTC ingestion with several viewers): before each offer it
+	// calls JoinStorageSessionAsViewer, so that the KVS media server, not
+	// the master, answers and sends it the master's media. The master must
+	// be ingesting (MasterConfig.Ingestion). Such a viewer sends no video
+	// (ViewerConfig.Video must be nil), as the official SDK's page.
+	JoinStorageSession bool
+
 	// Settings are the pion knobs of the peer connection.
 	Settings Settings
 
@@ -104,6 +112,9 @@ func (cfg *ViewerConfig) normalize() error {
 	}
 	if err := checkSources("ViewerConfig", cfg.Video, cfg.Audio); err != nil {
 		return err
+	}
+	if cfg.JoinStorageSession && cfg.Video != nil {
+		return fmt.Errorf("%w: ViewerConfig.JoinStorageSession: a viewer of a storage session sends no video (ViewerConfig.Video is set)", ErrInvalidConfig)
 	}
 	if cfg.DataChannelLabel == "" {
 		cfg.DataChannelLabel = DefaultDataChannelLabel

@@ -19,6 +19,11 @@ type viewerSession struct {
 // offer makes a new peer connection (the old one goes on until the new
 // one connects) and sends its offer.
 func (v *Viewer) offer(ctx context.Context) error {
+	if v.cfg.JoinStorageSession { // the media server answers this offer (docs/protocol.md, "Viewers of a storage session")
+		if err := v.res.JoinStorageSessionAsViewer(ctx); err != nil {
+			return err
+		}
+	}
 	s := &viewerSession{}
 	err := s.open(linkConfig{
 		api:    v.api,

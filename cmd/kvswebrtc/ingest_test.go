@@ -70,8 +70,8 @@ func mustRun(t *testing.T, args ...string) string {
 }
 
 // TestIngestThroughServe is the README's recording walk-through: serve,
-// stream create, channel storage, master --ingest for a few seconds,
-// fragments, fragments --save. The fragments' durations add up to the time
+// stream create, channel storage, master --ingest for a few seconds (with
+// a viewer --join-storage-session meanwhile), fragments, fragments --save. The fragments' durations add up to the time
 // streamed (within one key frame interval of the clip, 1 s), and ffprobe
 // sees in the saved MKV one H.264 track of the clip's size and one Opus
 // track, both of that duration.
@@ -105,7 +105,12 @@ func TestIngestThroughServe(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	recording := time.Now()
-	time.Sleep(5 * time.Second)
+	// Meanwhile a viewer of the storage session plays the master's media
+	// through the media server.
+	if out := mustRun(t, "viewer", "--channel", "doorbell", "--join-storage-session", "--duration", "3s"); !strings.Contains(out, "time to first frame  ") || strings.Contains(out, "first frame  none") {
+		t.Errorf("viewer --join-storage-session got no frame:\n%s", out)
+	}
+	time.Sleep(time.Until(recording.Add(5 * time.Second)))
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("master exited %d:\n%s%s", code, mout.String(), merr.String())

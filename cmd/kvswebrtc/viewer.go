@@ -124,6 +124,7 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	clientID := fs.String("client-id", "", `the viewer's client `+"`ID`"+`, [a-zA-Z0-9_.-]{1,256} (default a random "viewer-<hex>")`)
 	create := fs.Bool("create", false, "create the channel if it does not exist (a master can join it later)")
 	nonTrickle := fs.Bool("non-trickle", false, "gather every ICE candidate first and send them in the offer (no trickle ICE)")
+	joinStorage := fs.Bool("join-storage-session", false, "join the channel's storage session (JoinStorageSessionAsViewer) and get the master's media from the KVS media server; the master must be ingesting (master --ingest)")
 	output := outputFlag(fs, "text", "json")
 	fs.Lookup("output").Usage = "output `FORMAT`: text, or json: JSON lines on stdout (started, firstFrame, stats every second, summary)"
 	if code, ok := pf.parse(args, func() error {
@@ -135,7 +136,7 @@ func runViewer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 
-	cfg := peer.ViewerConfig{ClientID: *clientID, NonTrickle: *nonTrickle, Logger: pf.logger}
+	cfg := peer.ViewerConfig{ClientID: *clientID, NonTrickle: *nonTrickle, JoinStorageSession: *joinStorage, Logger: pf.logger}
 	var (
 		rec *media.Recorder
 		err error
