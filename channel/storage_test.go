@@ -2,8 +2,10 @@ package channel_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
@@ -82,6 +84,24 @@ func TestJoinStorageSession(t *testing.T) {
 	}
 	if err := v.JoinStorageSessionAsViewer(ctx(t)); err != nil {
 		t.Errorf("JoinStorageSessionAsViewer: %v", err)
+	}
+	// Ten viewers at most, as on a channel; one that joined may join again.
+	for i := 2; i <= 11; i++ {
+		time.Sleep(250 * time.Millisecond) // under the channel's 5 GetIceServerConfig calls a second
+		vi, err := r.Resolve(ctx(t), "storage", channel.RoleViewer, channel.Options{ClientID: fmt.Sprintf("v%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = vi.JoinStorageSessionAsViewer(ctx(t))
+		switch {
+		case i <= 10 && err != nil:
+			t.Errorf("viewer %d of the storage session: %v", i, err)
+		case i == 11 && (!errors.As(err, &ae) || ae.Code != "ClientLimitExceededException" || !strings.Contains(ae.Message, "maximum of 10 viewers")):
+			t.Errorf("the 11th viewer of the storage session: %v, want ClientLimitExceededException", err)
+		}
+	}
+	if err := v.JoinStorageSessionAsViewer(ctx(t)); err != nil {
+		t.Errorf("a viewer joining again: %v", err)
 	}
 	if err := v.JoinStorageSession(ctx(t)); !errors.Is(err, channel.ErrInvalidArgument) {
 		t.Errorf("JoinStorageSession as a viewer: %v", err)

@@ -67,8 +67,9 @@ func (ss *storageSession) forward(kind webrtc.RTPCodecType) func(*rtp.Packet) {
 // joinViewer admits viewer id into the storage session of channel: from now
 // on its offer and candidates go to the media server (it may join before
 // its signaling connection opens). The channel must have a storage session
-// (its master called JoinStorageSession); it ends with the session, or when
-// the viewer's signaling connection closes.
+// (its master called JoinStorageSession), and at most Limits.MaxViewers
+// viewers join one session; a viewer's place ends with the session, or
+// when its signaling connection closes.
 func (ms *mediaServer) joinViewer(channel, id string) error {
 	ms.mu.Lock()
 	ss := ms.sessions[channel]
@@ -82,6 +83,10 @@ func (ms *mediaServer) joinViewer(channel, id string) error {
 		return notFound("the channel's storage session ended")
 	}
 	old := ss.viewers[id]
+	if old == nil && len(ss.viewers) >= ms.s.limits.MaxViewers {
+		ss.mu.Unlock()
+		return limitExceeded(codeClientLimit, "the storage session already has the maximum of %d viewers", ms.s.limits.MaxViewers)
+	}
 	ss.viewers[id] = &sessionViewer{id: id}
 	ss.mu.Unlock()
 	ms.viewerJoins.Add(1)
