@@ -311,17 +311,20 @@ func (rm *room) fromService(action string, frame []byte) {
 // hasSession reports whether channel has a storage session: then the
 // master's messages without a recipient client id are for it.
 func (ms *mediaServer) hasSession(channel string) bool {
+	return ms.session(channel) != nil
+}
+
+// session returns the storage session of channel, or nil.
+func (ms *mediaServer) session(channel string) *storageSession {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	return ms.sessions[channel] != nil
+	return ms.sessions[channel]
 }
 
 // fromMaster hands the media server a message the channel's master sent
 // with no recipient client id: its answer or one of its candidates.
 func (ms *mediaServer) fromMaster(channel, action, payload string) {
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
+	ss := ms.session(channel)
 	if ss == nil {
 		return
 	}
@@ -410,10 +413,7 @@ func (ss *storageSession) close(reason string) {
 
 // stop ends the storage session of channel, if any.
 func (ms *mediaServer) stop(channel, reason string) {
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
-	if ss != nil {
+	if ss := ms.session(channel); ss != nil {
 		ss.close(reason)
 	}
 }
@@ -497,9 +497,7 @@ type StorageStats struct {
 // StorageStats returns the counters of the storage session of a channel
 // (by ARN), or false when it has none.
 func (s *Server) StorageStats(channelARN string) (StorageStats, bool) {
-	s.media.mu.Lock()
-	ss := s.media.sessions[channelARN]
-	s.media.mu.Unlock()
+	ss := s.media.session(channelARN)
 	if ss == nil {
 		return StorageStats{}, false
 	}

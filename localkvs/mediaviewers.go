@@ -71,9 +71,7 @@ func (ss *storageSession) forward(kind webrtc.RTPCodecType) func(*rtp.Packet) {
 // viewers join one session; a viewer's place ends with the session, or
 // when its signaling connection closes.
 func (ms *mediaServer) joinViewer(channel, id string) error {
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
+	ss := ms.session(channel)
 	if ss == nil {
 		return notFound("the signaling channel has no storage session: its master has not called JoinStorageSession, or the session ended")
 	}
@@ -96,45 +94,41 @@ func (ms *mediaServer) joinViewer(channel, id string) error {
 	return nil
 }
 
-// viewerJoined reports whether viewer id of channel is in its storage
-// session: then its messages are the media server's. It costs the hot path
-// an atomic load while no viewer has ever joined (ms.viewerJoins).
-func (ms *mediaServer) viewerJoined(channel, id string) bool {
+// joinedViewer returns the storage session of channel and its viewer id,
+// when that viewer joined it; nil otherwise. While no viewer has ever
+// joined a session (ms.viewerJoins), it costs an atomic load: the relay
+// asks it for every viewer message.
+func (ms *mediaServer) joinedViewer(channel, id string) (*storageSession, *sessionViewer) {
 	if ms.viewerJoins.Load() == 0 {
-		return false
+		return nil, nil
 	}
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
+	ss := ms.session(channel)
 	if ss == nil {
-		return false
+		return nil, nil
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.viewers[id] != nil
+	if v := ss.viewers[id]; v != nil {
+		return ss, v
+	}
+	return nil, nil
 }
 
-// fromViewer hands the media server a message of a joined viewer: its
-// offer or one of its candidates.
-func (ms *mediaServer) fromViewer(channel, id, action, payload string) {
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
-	if ss == nil {
-		return
-	}
-	ss.mu.Lock()
-	v := ss.viewers[id]
-	ss.mu.Unlock()
+// fromViewer hands the media server a message of viewer id of channel,
+// its offer or one of its candidates, and reports true, when the viewer
+// joined the channel's storage session; else it reports false and the
+// message goes to the master as any viewer's.
+func (ms *mediaServer) fromViewer(channel, id, action, payload string) bool {
+	ss, v := ms.joinedViewer(channel, id)
 	if v == nil {
-		return
+		return false
 	}
 	switch action {
 	case wire.SDPOffer:
 		var sd webrtc.SessionDescription
 		if err := wire.DecodePayload(payload, &sd); err != nil || sd.Type != webrtc.SDPTypeOffer {
 			ms.s.log.Info("localkvs: media server: a viewer's offer does not decode; dropped", "channel", channel, "clientId", id)
-			return
+			return true
 		}
 		if err := ss.answerViewer(v, sd); err != nil {
 			ms.s.log.Info("localkvs: media server: could not answer a viewer", "channel", channel, "clientId", id, "err", err)
@@ -142,7 +136,7 @@ func (ms *mediaServer) fromViewer(channel, id, action, payload string) {
 	case wire.ICECandidate:
 		var c webrtc.ICECandidateInit
 		if err := wire.DecodePayload(payload, &c); err != nil {
-			return
+			return true
 		}
 		v.mu.Lock()
 		held := v.remote.holdLocked(c)
@@ -154,6 +148,7 @@ func (ms *mediaServer) fromViewer(channel, id, action, payload string) {
 	default:
 		ms.s.log.Info("localkvs: media server: unexpected message from a viewer; dropped", "channel", channel, "clientId", id, "action", action)
 	}
+	return true
 }
 
 // answerViewer makes the viewer's peer connection (replacing one it had),
@@ -263,22 +258,16 @@ func (ss *storageSession) sendViewer(id, action string, payload any) {
 // viewerLeft takes viewer id out of channel's storage session, when its
 // signaling connection closes.
 func (ms *mediaServer) viewerLeft(channel, id string) {
-	if ms.viewerJoins.Load() == 0 {
-		return
-	}
-	ms.mu.Lock()
-	ss := ms.sessions[channel]
-	ms.mu.Unlock()
-	if ss == nil {
+	ss, v := ms.joinedViewer(channel, id)
+	if v == nil {
 		return
 	}
 	ss.mu.Lock()
-	v := ss.viewers[id]
-	delete(ss.viewers, id)
-	ss.mu.Unlock()
-	if v != nil {
-		v.close()
+	if ss.viewers[id] == v {
+		delete(ss.viewers, id)
 	}
+	ss.mu.Unlock()
+	v.close()
 }
 
 // close closes the viewer's peer connection.

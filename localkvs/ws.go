@@ -247,9 +247,8 @@ func (c *wsConn) handle(data []byte) {
 		c.s.media.fromMaster(c.rm.arn, m.Action, m.MessagePayload)
 		return
 	}
-	if !c.master && c.s.media.viewerJoined(c.rm.arn, c.id) { // JoinStorageSessionAsViewer: mediaviewers.go
-		c.s.media.fromViewer(c.rm.arn, c.id, m.Action, m.MessagePayload)
-		return
+	if !c.master && c.s.media.fromViewer(c.rm.arn, c.id, m.Action, m.MessagePayload) {
+		return // a viewer of the storage session (JoinStorageSessionAsViewer): mediaviewers.go
 	}
 	if frame == nil { // json.Marshal of wire.ServiceMessage{m.Action, m.MessagePayload, sender}
 		frame = appendServiceMessage(nil, m.Action, m.MessagePayload, sender)
