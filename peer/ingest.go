@@ -38,7 +38,7 @@ import (
 //   - the signaling client buffers early ICE candidates
 //     (signaling.Config.EarlyICECandidateBuffering): they are released
 //     once the remote description is set, and the media server's state is
-//     reset before every join (ResetICECandidateState), as the SDK 2.8.1
+//     reset before every join (ResetICECandidateState), as the JS SDK 2.9.0
 //     does in this mode.
 //
 // Ingestion needs H.264 video and Opus audio (no data channel); KVS stores
