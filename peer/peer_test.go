@@ -82,8 +82,9 @@ func TestMediaReachesViewer(t *testing.T) {
 	if st.Keyframes < 2 {
 		t.Errorf("keyframes %d, want >= 2", st.Keyframes)
 	}
-	if st.PacketsReceived == 0 || st.BytesReceived == 0 {
-		t.Errorf("pion inbound-rtp stats empty: %+v", st.Streams)
+	if st.PacketsReceived == 0 || st.BytesReceived == 0 || len(st.Streams) != 2 ||
+		st.Streams[0].Kind != "video" || st.Streams[0].Packets == 0 || st.Streams[1].Kind != "audio" || st.Streams[1].Packets == 0 {
+		t.Errorf("inbound RTP counters: %+v, want video and audio packets", st.Streams)
 	}
 	if st.Local.Type != "host" || st.Remote.Address != "127.0.0.1" {
 		t.Errorf("selected pair local %v remote %v, want host candidates on 127.0.0.1", st.Local, st.Remote)

@@ -34,7 +34,10 @@ type Settings struct {
 	// Settings is ignored. It must have a MediaEngine with the codecs of
 	// the sources registered (webrtc.MediaEngine.RegisterDefaultCodecs) and,
 	// for Stats to report RTP counters, the default interceptors
-	// (webrtc.RegisterDefaultInterceptors).
+	// (webrtc.RegisterDefaultInterceptors); Stats then reads those with
+	// PeerConnection.GetStats, which pion does not order against a Close
+	// it starts itself (on the remote's DTLS close_notify). Without API,
+	// Stats reads a stats interceptor of its own and has no such race.
 	API *webrtc.API
 
 	// NetworkTypes are the candidate network types to gather; nil means
@@ -137,19 +140,19 @@ func (s Settings) newAPI(relayOnly bool) (*webrtc.API, error) {
 			return nil, fmt.Errorf("%w: Settings.EphemeralUDPPortMin/Max: %w", ErrInvalidConfig, err)
 		}
 	}
-	var iopts []webrtc.InterceptorOption
+	var nackOpts []nack.ResponderOption
 	if n := s.NACKHistory; n != 0 {
 		if n < 16 || n > 32768 || n&(n-1) != 0 {
 			return nil, fmt.Errorf("%w: Settings.NACKHistory %d must be a power of two from 16 to 32768 (or 0 for 1024)", ErrInvalidConfig, n)
 		}
-		iopts = append(iopts, webrtc.WithNackResponderOptions(nack.ResponderSize(uint16(n))))
+		nackOpts = append(nackOpts, nack.ResponderSize(uint16(n)))
 	}
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("peer: registering codecs: %w", err)
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg, iopts...); err != nil {
+	if err := registerInterceptors(m, reg, nackOpts...); err != nil {
 		return nil, fmt.Errorf("peer: registering interceptors: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil

@@ -180,13 +180,11 @@ func FormatMasterStats(m map[string]SessionStats) string {
 	return strings.Join(parts, "\n")
 }
 
-// pcGuard orders PeerConnection.GetStats against PeerConnection.Close.
-// pion's GetStats reads a field (the stats getter) that Close clears with
-// no lock held, so the two must not overlap: Close through the guard
-// waits for a GetStats under way, and GetStats is not called on a peer
-// connection that is closed or closing. A close that pion starts itself
-// (on the remote's DTLS close_notify) is seen through ConnectionState,
-// which pion sets to closed before it clears the field.
+// pcGuard orders the reads of Stats against our own PeerConnection.Close:
+// Stats is not gathered from a peer connection that is closed or closing.
+// The RTP counters are not read through PeerConnection.GetStats, which
+// races with the Close pion starts by itself (rtpstats.go), except with a
+// caller's own API (Settings.API).
 type pcGuard struct {
 	mu     sync.Mutex
 	closed bool
@@ -213,14 +211,14 @@ func collectPC(pc *webrtc.PeerConnection, g *pcGuard, s *SessionStats) {
 		s.State = webrtc.PeerConnectionStateClosed
 		return
 	}
-	report := pc.GetStats()
-	var streams []RTPStreamStats
-	for _, v := range report {
-		switch st := v.(type) {
-		case webrtc.InboundRTPStreamStats:
-			streams = append(streams, RTPStreamStats{Kind: st.Kind, Packets: uint64(st.PacketsReceived),
-				Bytes: st.BytesReceived, Lost: int64(st.PacketsLost), NACKs: st.NACKCount, PLIs: st.PLICount,
-				JitterMS: st.Jitter * 1000})
+	streams, ok := inboundRTP(pc)
+	if !ok { // a caller's own API (Settings.API): pion's report
+		for _, v := range pc.GetStats() {
+			if st, ok := v.(webrtc.InboundRTPStreamStats); ok {
+				streams = append(streams, RTPStreamStats{Kind: st.Kind, Packets: uint64(st.PacketsReceived),
+					Bytes: st.BytesReceived, Lost: int64(st.PacketsLost), NACKs: st.NACKCount, PLIs: st.PLICount,
+					JitterMS: st.Jitter * 1000})
+			}
 		}
 	}
 	sort.Slice(streams, func(i, j int) bool { return streams[i].Kind > streams[j].Kind }) // video before audio
