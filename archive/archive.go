@@ -359,11 +359,12 @@ type Start struct {
 }
 
 // GetMedia returns the stream's media from start on, live: one MKV chunk
-// per fragment as fragments are stored, each with the tags
-// AWS_KINESISVIDEO_CONTINUATION_TOKEN, AWS_KINESISVIDEO_MILLIS_BEHIND_NOW,
-// AWS_KINESISVIDEO_FRAGMENT_NUMBER, AWS_KINESISVIDEO_SERVER_TIMESTAMP and
-// AWS_KINESISVIDEO_PRODUCER_TIMESTAMP. It goes on until ctx is done or the
-// reader is closed.
+// per fragment, with the tags AWS_KINESISVIDEO_FRAGMENT_NUMBER,
+// AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
+// before its Cluster and AWS_KINESISVIDEO_MILLIS_BEHIND_NOW and
+// AWS_KINESISVIDEO_CONTINUATION_TOKEN after it. Past the stored fragments
+// the one being recorded comes frame by frame, as it is received. It goes
+// on until ctx is done or the reader is closed.
 func (c *Client) GetMedia(ctx context.Context, stream string, start Start) (io.ReadCloser, error) {
 	sel := map[string]any{"StartSelectorType": start.Type}
 	switch start.Type {

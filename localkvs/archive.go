@@ -289,25 +289,40 @@ func (s *Server) serveGetMedia(w http.ResponseWriter, r *http.Request, body []by
 	for {
 		changed := s.media.store.watch(st.ARN)
 		list := s.media.store.list(st.ARN, retention, s.clock.Now())
+		live := s.media.store.live(st.ARN)
 		i := sort.Search(len(list), func(i int) bool { return list[i].Number > last })
-		for ; i < len(list); i++ {
+		j := sort.Search(len(live), func(j int) bool { return live[j].number > last })
+		for i < len(list) || j < len(live) {
+			if j < len(live) && (i == len(list) || live[j].number < list[i].Number) {
+				// Not stored yet: its frames as they are recorded, then
+				// the list again (fragments may have been stored meanwhile).
+				if !s.sendLive(mw, r, st.ARN, live[j]) {
+					return nil
+				}
+				last = live[j].number
+				break
+			}
 			m := list[i]
+			i++
 			data, err := s.media.store.read(st.ARN, m.Number)
 			if err != nil {
 				continue
 			}
 			newest := list[len(list)-1]
-			behind := max(newest.Server-m.Server, 0)
-			tags := encodeTags("AWS_KINESISVIDEO_CONTINUATION_TOKEN", m.Number,
-				"AWS_KINESISVIDEO_MILLIS_BEHIND_NOW", strconv.FormatInt(behind, 10),
-				"AWS_KINESISVIDEO_FRAGMENT_NUMBER", m.Number,
+			head := encodeTags("AWS_KINESISVIDEO_FRAGMENT_NUMBER", m.Number,
 				"AWS_KINESISVIDEO_SERVER_TIMESTAMP", kvsTime(m.Server),
 				"AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", kvsTime(m.Producer))
-			if err := writeChunk(mw, m, data, tags); err != nil {
+			if err := writeChunk(mw, m, data, head); err != nil {
+				return nil
+			}
+			if _, err := mw.Write(getMediaTail(m.Number, max(newest.Server-m.Server, 0))); err != nil {
 				return nil
 			}
 			mw.flush()
 			last = m.Number
+		}
+		if j < len(live) && last == live[j].number {
+			continue
 		}
 		select {
 		case <-changed:
@@ -318,6 +333,66 @@ func (s *Server) serveGetMedia(w http.ResponseWriter, r *http.Request, body []by
 			return nil
 		case <-s.media.done:
 			return nil
+		}
+	}
+}
+
+// getMediaTail is the Tags element that ends a GetMedia chunk, as KVS
+// ends one: how far the fragment is behind the newest stored one, and the
+// continuation token (the fragment's number: a GetMedia that starts from
+// it goes on with the next fragment). They come after the Cluster, so a
+// client cut off in the middle of a fragment has not seen the token that
+// would skip it.
+func getMediaTail(number string, behindMS int64) []byte {
+	return encodeTags("AWS_KINESISVIDEO_MILLIS_BEHIND_NOW", strconv.FormatInt(behindMS, 10),
+		"AWS_KINESISVIDEO_CONTINUATION_TOKEN", number)
+}
+
+// sendLive sends, as a GetMedia chunk, a fragment that is being recorded:
+// its head and tags at once, its Cluster (of unknown size) frame by frame
+// as the recorder releases them, and the tail once the fragment is
+// closed. It reports false when the client went away, the stream was
+// deleted or the service is stopping.
+func (s *Server) sendLive(mw mediaWriter, r *http.Request, stream string, f *liveFragment) bool {
+	head := encodeTags("AWS_KINESISVIDEO_FRAGMENT_NUMBER", f.number,
+		"AWS_KINESISVIDEO_SERVER_TIMESTAMP", kvsTime(f.server),
+		"AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", kvsTime(f.producer))
+	for _, p := range [][]byte{mkvChunkHead, f.head, head, openCluster(f.producer)} {
+		if _, err := mw.Write(p); err != nil {
+			return false
+		}
+	}
+	sent := 0
+	for {
+		frames, done, changed := f.next(sent)
+		if len(frames) > 0 {
+			b, err := encodeBlocks(f.producer, frames)
+			if err != nil {
+				return false
+			}
+			if _, err := mw.Write(b); err != nil {
+				return false
+			}
+			sent += len(frames)
+		}
+		if done {
+			if _, err := mw.Write(getMediaTail(f.number, 0)); err != nil {
+				return false
+			}
+			mw.flush()
+			return true
+		}
+		mw.flush()
+		select {
+		case <-changed:
+		case <-s.media.store.watch(stream):
+			if s.media.store.gone(stream) {
+				return false
+			}
+		case <-r.Context().Done():
+			return false
+		case <-s.media.done:
+			return false
 		}
 	}
 }

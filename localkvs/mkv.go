@@ -15,7 +15,10 @@ import (
 // by one Cluster (known size, absolute timecode in ms, SimpleBlocks); what
 // the data plane sends for it is a chunk as KVS sends one: an EBML header,
 // a Segment of unknown size, the stored Info and Tracks, a Tags element
-// with the fragment's number and timestamps, then the stored Cluster.
+// with the fragment's number and timestamps, then the stored Cluster
+// (GetMedia: and a Tags element after it). GetMedia sends the fragment
+// being recorded with a Cluster of unknown size, its SimpleBlocks as they
+// come (livefragment.go).
 
 // Track numbers of a recording.
 const (
@@ -133,17 +136,51 @@ type mkvFrame struct {
 // encodeCluster returns a Cluster element of frames (in timestamp order)
 // with timecode start (epoch ms).
 func encodeCluster(start int64, frames []mkvFrame) ([]byte, error) {
-	c := webm.Cluster{Timecode: uint64(start), SimpleBlock: make([]ebml.Block, 0, len(frames))}
+	v := struct {
+		Cluster webm.Cluster `ebml:"Cluster"`
+	}{webm.Cluster{Timecode: uint64(start), SimpleBlock: blocks(start, frames)}}
+	var b bytes.Buffer
+	if err := ebml.Marshal(&v, &b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// blocks makes the SimpleBlocks of frames in a cluster with timecode start.
+func blocks(start int64, frames []mkvFrame) []ebml.Block {
+	out := make([]ebml.Block, 0, len(frames))
 	for _, f := range frames {
-		rel := f.ts - start
-		rel = max(min(rel, 32767), -32768)
-		c.SimpleBlock = append(c.SimpleBlock, ebml.Block{
+		rel := max(min(f.ts-start, 32767), -32768)
+		out = append(out, ebml.Block{
 			TrackNumber: f.track, Timecode: int16(rel), Keyframe: f.key || f.track == mkvAudioTrack, Data: [][]byte{f.data},
 		})
 	}
+	return out
+}
+
+// openCluster returns the start of a Cluster of unknown size with
+// timecode start (epoch ms): its SimpleBlocks follow as they are recorded
+// (encodeBlocks), and the next top-level element ends it.
+func openCluster(start int64) []byte {
 	v := struct {
-		Cluster webm.Cluster `ebml:"Cluster"`
-	}{c}
+		Cluster struct {
+			Timecode uint64 `ebml:"Timecode"`
+		} `ebml:"Cluster,size=unknown"`
+	}{}
+	v.Cluster.Timecode = uint64(start)
+	var b bytes.Buffer
+	if err := ebml.Marshal(&v, &b); err != nil {
+		panic("localkvs: encoding an MKV cluster head: " + err.Error())
+	}
+	return b.Bytes()
+}
+
+// encodeBlocks returns the SimpleBlock elements of frames in a cluster
+// with timecode start.
+func encodeBlocks(start int64, frames []mkvFrame) ([]byte, error) {
+	v := struct {
+		SimpleBlock []ebml.Block `ebml:"SimpleBlock"`
+	}{blocks(start, frames)}
 	var b bytes.Buffer
 	if err := ebml.Marshal(&v, &b); err != nil {
 		return nil, err

@@ -77,6 +77,32 @@ type fragBuilder struct {
 	end    int64 // set when it is closed
 	tracks mkvTracksInfo
 	frames []mkvFrame
+	live   *liveFragment // what GetMedia sends of it while it is recorded; nil if it could not be numbered
+}
+
+// add records one frame of the fragment.
+func (f *fragBuilder) add(fr mkvFrame) {
+	f.frames = append(f.frames, fr)
+	if f.live != nil {
+		f.live.add(fr)
+	}
+}
+
+// newFragmentLocked starts a fragment at ts (producer, epoch ms) and
+// numbers it, so that GetMedia sends its frames as they come.
+func (r *recorder) newFragmentLocked(ts int64, now time.Time) *fragBuilder {
+	f := &fragBuilder{start: ts, server: now.UnixMilli(), tracks: r.tracks}
+	number, err := r.ms.store.reserve(r.stream.ARN)
+	if err != nil {
+		return f // the stream is gone: storing it fails too
+	}
+	head, err := f.tracks.encode()
+	if err != nil {
+		return f
+	}
+	f.live = newLiveFragment(number, f.start, f.server, head, r.hasVideo)
+	r.ms.store.startLive(r.stream.ARN, f.live)
+	return f
 }
 
 func newRecorder(ms *mediaServer, stream *streamRec, joined time.Time) *recorder {
@@ -263,7 +289,7 @@ func (r *recorder) addVideo(ts int64, data []byte, now time.Time) {
 	case key && ts > r.cur.start, ts-r.cur.start >= maxFragment.Milliseconds():
 		r.cutLocked(ts, now)
 	}
-	r.cur.frames = append(r.cur.frames, mkvFrame{track: mkvVideoTrack, ts: ts, key: key, data: data})
+	r.cur.add(mkvFrame{track: mkvVideoTrack, ts: ts, key: key, data: data})
 }
 
 // setKeyFrameRequester sets how the recorder asks the master for a video key
@@ -315,15 +341,15 @@ func (r *recorder) addAudio(ts int64, data []byte, now time.Time) {
 	case !r.hasVideo && ts-r.cur.start >= audioFragment.Milliseconds():
 		r.cutLocked(ts, now)
 	}
-	r.cur.frames = append(r.cur.frames, f)
+	r.cur.add(f)
 }
 
 // startLocked starts a fragment at ts; the early audio from ts on goes in it.
 func (r *recorder) startLocked(ts int64, now time.Time) {
-	r.cur = &fragBuilder{start: ts, server: now.UnixMilli(), tracks: r.tracks}
+	r.cur = r.newFragmentLocked(ts, now)
 	for _, f := range r.early {
 		if f.ts >= ts {
-			r.cur.frames = append(r.cur.frames, f)
+			r.cur.add(f)
 		} else {
 			r.st.FramesDropped++
 		}
@@ -337,11 +363,14 @@ func (r *recorder) startLocked(ts int64, now time.Time) {
 func (r *recorder) cutLocked(ts int64, now time.Time) {
 	old := r.cur
 	old.end = ts
-	r.cur = &fragBuilder{start: ts, server: now.UnixMilli(), tracks: r.tracks}
+	if old.live != nil {
+		old.live.close(ts)
+	}
+	r.cur = r.newFragmentLocked(ts, now)
 	keep := old.frames[:0]
 	for _, f := range old.frames {
 		if f.ts >= ts && f.track == mkvAudioTrack {
-			r.cur.frames = append(r.cur.frames, f)
+			r.cur.add(f)
 		} else {
 			keep = append(keep, f)
 		}
@@ -353,11 +382,17 @@ func (r *recorder) cutLocked(ts int64, now time.Time) {
 // emitLocked hands a closed fragment to the writer.
 func (r *recorder) emitLocked(f *fragBuilder) {
 	if len(f.frames) == 0 {
+		if f.live != nil {
+			r.ms.store.dropLive(r.stream.ARN, f.live.number)
+		}
 		return
 	}
 	select {
 	case r.out <- f:
 	default:
+		if f.live != nil {
+			r.ms.store.dropLive(r.stream.ARN, f.live.number)
+		}
 		r.st.FramesDropped += uint64(len(f.frames))
 		r.ms.s.log.Warn("localkvs: media server: the fragment writer is behind; fragment dropped", "stream", r.stream.Name)
 	}
@@ -386,6 +421,9 @@ func (r *recorder) finish() {
 		}
 		f.end = end
 		r.cur = nil
+		if f.live != nil {
+			f.live.close(0)
+		}
 		r.emitLocked(f)
 	}
 	close(r.out)
@@ -411,6 +449,9 @@ func (r *recorder) writeLoop() {
 		}
 		data := append(head, cluster...)
 		m := fragmentMeta{Producer: f.start, Server: f.server, LengthMS: max(f.end-f.start, 0), TracksLen: len(head)}
+		if f.live != nil {
+			m.Number = f.live.number
+		}
 		m, err = r.ms.store.add(r.stream.ARN, m, data, retention, r.ms.s.clock.Now())
 		if err != nil {
 			r.fail(f, err)
@@ -435,6 +476,9 @@ func (r *recorder) writeLoop() {
 }
 
 func (r *recorder) fail(f *fragBuilder, err error) {
+	if f.live != nil {
+		r.ms.store.dropLive(r.stream.ARN, f.live.number)
+	}
 	r.mu.Lock()
 	r.st.FramesDropped += uint64(len(f.frames))
 	r.mu.Unlock()

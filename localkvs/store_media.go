@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,8 +55,9 @@ type streamFragments struct {
 	list    []fragmentMeta
 	data    map[string][]byte // memory mode only
 	next    uint64
-	changed chan struct{} // closed and replaced when a fragment is added or the stream goes
+	changed chan struct{} // closed and replaced when a fragment is added or starts, or the stream goes
 	gone    bool
+	pending []*liveFragment // recorded, or being recorded, and not yet stored; in number order
 }
 
 // mediaStore keeps the fragments of every stream.
@@ -142,9 +144,66 @@ func fileKey(stream string) string {
 	return strings.ReplaceAll(rest, "/", "-")
 }
 
-// add stores a fragment of stream: it numbers it, writes its bytes and
-// index entry, drops the fragments past the retention (hours, measured
-// against now) and wakes the readers waiting for new fragments.
+// reserve numbers the fragment that starts now on stream, before it is
+// stored: GetMedia sends its frames as they are recorded, under that
+// number.
+func (ms *mediaStore) reserve(stream string) (string, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	sf := ms.streamLocked(stream)
+	if sf.gone {
+		return "", notFound("no stream with ARN %q", stream)
+	}
+	n := fragmentNumber(sf.next)
+	sf.next++
+	return n, nil
+}
+
+// startLive adds f, the fragment that starts being recorded on stream, to
+// the fragments GetMedia sends as they are recorded, and wakes the readers
+// waiting for a fragment.
+func (ms *mediaStore) startLive(stream string, f *liveFragment) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	sf := ms.streams[stream]
+	if sf == nil || sf.gone {
+		return
+	}
+	i := sort.Search(len(sf.pending), func(i int) bool { return sf.pending[i].number > f.number })
+	sf.pending = slices.Insert(sf.pending, i, f)
+	close(sf.changed)
+	sf.changed = make(chan struct{})
+}
+
+// dropLive forgets a fragment that will not be stored (the writer was
+// behind, or storing it failed).
+func (ms *mediaStore) dropLive(stream, number string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if sf := ms.streams[stream]; sf != nil {
+		sf.dropPendingLocked(number)
+	}
+}
+
+func (sf *streamFragments) dropPendingLocked(number string) {
+	sf.pending = slices.DeleteFunc(sf.pending, func(f *liveFragment) bool { return f.number == number })
+}
+
+// live returns the fragments of stream recorded or being recorded and not
+// yet stored, in number order.
+func (ms *mediaStore) live(stream string) []*liveFragment {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if sf := ms.streams[stream]; sf != nil {
+		return slices.Clone(sf.pending)
+	}
+	return nil
+}
+
+// add stores a fragment of stream: it numbers it (unless m.Number was
+// reserved), writes its bytes and index entry, drops the fragments past
+// the retention (hours, measured against now) and wakes the readers
+// waiting for new fragments.
 func (ms *mediaStore) add(stream string, m fragmentMeta, data []byte, retention time.Duration, now time.Time) (fragmentMeta, error) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -152,7 +211,10 @@ func (ms *mediaStore) add(stream string, m fragmentMeta, data []byte, retention 
 	if sf.gone {
 		return m, notFound("no stream with ARN %q", stream)
 	}
-	m.Number = fragmentNumber(sf.next)
+	if m.Number == "" {
+		m.Number = fragmentNumber(sf.next)
+		sf.next++
+	}
 	m.Size = int64(len(data))
 	if ms.dir != "" {
 		path := ms.fileOf(stream, m.Number)
@@ -187,8 +249,11 @@ func (ms *mediaStore) add(stream string, m fragmentMeta, data []byte, retention 
 			ms.removeLocked(old.stream, old.number)
 		}
 	}
-	sf.next++
-	sf.list = append(sf.list, m)
+	// A reserved number can be below the newest stored one: the last
+	// fragment of a session that a new session replaced.
+	i := sort.Search(len(sf.list), func(i int) bool { return sf.list[i].Number > m.Number })
+	sf.list = slices.Insert(sf.list, i, m)
+	sf.dropPendingLocked(m.Number)
 	if retention > 0 {
 		ms.expireLocked(stream, now.Add(-retention).UnixMilli())
 	}

@@ -21,7 +21,7 @@ func runFragments(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	stream := c.fs.String("stream", "", "the stream `NAME` or ARN (required)")
 	save := c.fs.String("save", "", "write the fragments listed to `FILE` as MKV (GetMediaForFragmentList); ffmpeg, ffplay and VLC play it")
 	since := c.fs.Duration("since", 0, "only fragments whose producer timestamp is within this long before now (0: all)")
-	follow := c.fs.Bool("follow", false, "with --save: then append the fragments stored from now on (GetMedia), until interrupted")
+	follow := c.fs.Bool("follow", false, "with --save: then append the stream live (GetMedia: the fragment being recorded, frame by frame), until interrupted")
 	if _, code, ok := c.parse(args, 0, ""); !ok {
 		return code
 	}
