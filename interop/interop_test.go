@@ -44,7 +44,7 @@ func requireNode(t *testing.T) {
 	}
 	npmOnce.Do(func() {
 		installed := true
-		for _, pkg := range []string{"amazon-kinesis-video-streams-webrtc", "ws", "@aws-sdk/client-kinesis-video", "@aws-sdk/client-kinesis-video-signaling", "@aws-sdk/client-kinesis-video-webrtc-storage"} {
+		for _, pkg := range []string{"amazon-kinesis-video-streams-webrtc", "ws", "@aws-sdk/client-kinesis-video", "@aws-sdk/client-kinesis-video-signaling", "@aws-sdk/client-kinesis-video-webrtc-storage", "@aws-sdk/client-kinesis-video-media", "@aws-sdk/client-kinesis-video-archived-media"} {
 			if _, err := os.Stat("node_modules/" + pkg + "/package.json"); err != nil {
 				installed = false
 			}
