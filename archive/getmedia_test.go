@@ -193,7 +193,7 @@ func readChunks(t *testing.T, m *mkvReader, n int) []chunk {
 	}
 }
 
-func getMedia(t *testing.T, r *recording, start archive.Start) *mkvReader {
+func getMedia(t testing.TB, r *recording, start archive.Start) *mkvReader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
@@ -359,4 +359,42 @@ func TestGetMedia(t *testing.T) {
 			t.Errorf("GetMedia with start type LATEST: %v, want ErrInvalidArgument", err)
 		}
 	})
+}
+
+// BenchmarkGetMediaLiveLatency measures how far behind the master a live
+// GetMedia reader is: for each video frame of the fragments sent live, the
+// time it was read less its producer timestamp (the cluster's timecode
+// plus the block's; the media server anchors it to its clock when the
+// first packet arrives, on this same machine). The embedded clip has a key
+// frame, hence a fragment, every second. Reported: the median and the 99th
+// percentile, in ms (run with -benchtime=Nx: N fragments).
+func BenchmarkGetMediaLiveLatency(b *testing.B) {
+	r := record(b, "latency", 1)
+	m := getMedia(b, r, archive.Start{Type: archive.StartNow})
+	var lat []float64
+	var cluster uint64
+	fragments := 0
+	b.ResetTimer()
+	for fragments <= b.N {
+		ev, err := m.next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		switch ev.kind {
+		case "chunk":
+			fragments++
+		case "cluster":
+			cluster = ev.timecode
+		case "block":
+			if ev.track == 1 && fragments > 0 {
+				at := int64(cluster) + int64(ev.relative)
+				lat = append(lat, float64(time.Now().UnixMilli()-at))
+			}
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+	b.ReportMetric(float64(len(lat)), "frames")
 }

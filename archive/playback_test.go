@@ -34,7 +34,7 @@ import (
 // wait bounds each wait of these tests.
 const wait = 45 * time.Second
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
@@ -52,7 +52,7 @@ type recording struct {
 // record starts the local service, a channel whose media storage is
 // stream, and a master in ingestion mode streaming the embedded H.264 +
 // Opus clips, and waits for n fragments.
-func record(t *testing.T, stream string, n int) *recording {
+func record(t testing.TB, stream string, n int) *recording {
 	t.Helper()
 	srv, err := localkvs.Start(localkvs.Config{TURN: localkvs.TURNConfig{AllowLoopbackPeers: true}}, "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +102,7 @@ func record(t *testing.T, stream string, n int) *recording {
 	return r
 }
 
-func (r *recording) waitFragments(t *testing.T, n int) []archive.Fragment {
+func (r *recording) waitFragments(t testing.TB, n int) []archive.Fragment {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
