@@ -55,6 +55,10 @@ type cluster struct {
 	nodes   *kvWatch // the nodes bucket: who is alive
 	pending jetstream.Stream
 
+	// leaveMu orders a node's leave (nodeLeft) after the messages routed
+	// to that node before it: route and deliver hold it for reading from
+	// the lookup of the recipient's node to the publish.
+	leaveMu   sync.RWMutex
 	mu        sync.RWMutex
 	rosterMap map[string]rosterState // channel ARN -> its roster, as the watch last saw it
 	nodeMap   map[string]nodeState   // node id -> when last seen
@@ -76,6 +80,7 @@ type cluster struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	crashed   atomic.Bool // closed as by a crash: nothing cleaned up (tests)
+	leaving   atomic.Bool // stopping: no more heartbeats (leaveCluster)
 }
 
 // nodeInfo is a node's entry in the nodes bucket.
@@ -89,6 +94,7 @@ type nodeInfo struct {
 type nodeState struct {
 	info nodeInfo
 	seen time.Time
+	left bool // it said it stops (msgLeave): dead, whatever its heartbeat said
 }
 
 // newCluster starts the embedded NATS server (or dials NATSURL) and the
@@ -331,11 +337,15 @@ func (c *cluster) subscribe() error {
 	return nil
 }
 
-// close leaves the cluster. After a graceful stop it first removes this
-// node's entry, so the others stop counting it at once; a crash (tests)
-// cleans nothing up.
+// close leaves the cluster. Unless it crashed, the node first tells the
+// others it stops and waits for them to count it gone (leaveCluster),
+// then removes its entry from the nodes bucket; a crash (tests) cleans
+// nothing up.
 func (c *cluster) close() {
 	c.closeOnce.Do(func() {
+		if !c.crashed.Load() && c.ready.Load() && c.nc.IsConnected() {
+			c.leaveCluster()
+		}
 		c.cancel() // the heartbeat, the watches and the bootstrap stop
 		close(c.pendq)
 		c.wg.Wait() // and what is left to keep is written

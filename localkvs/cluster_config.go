@@ -154,6 +154,9 @@ var (
 	// clusterSweep is how often a node drops from the rosters the places
 	// it holds for connections it no longer has (a leave that failed).
 	clusterSweep = 30 * time.Second
+	// clusterLeaveWait bounds how long a stopping node waits for the
+	// others to answer that they count it gone (leaveCluster).
+	clusterLeaveWait = 2 * time.Second
 	// clusterOpTimeout bounds one JetStream operation.
 	clusterOpTimeout = 5 * time.Second
 	// clusterStoreStale: a node whose writes to JetStream have all failed

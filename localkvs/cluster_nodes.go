@@ -234,6 +234,9 @@ func replicasUnsupported(err error) bool {
 // survivors see each other dead meanwhile), and in the nodes bucket, for
 // its endpoints (GetIceServerConfig lists another node's TURN server).
 func (c *cluster) heartbeat() {
+	if c.leaving.Load() {
+		return
+	}
 	if err := c.nc.Publish(c.prefix+"hb", []byte(c.node)); err != nil && c.ctx.Err() == nil {
 		c.log.Warn("localkvs: cluster heartbeat failed", "node", c.name, "err", err)
 	}
@@ -294,7 +297,9 @@ func (c *cluster) applyNode(e jetstream.KeyValueEntry, initial bool) {
 	if initial {
 		seen = e.Created() // a dead node's last entry must not look fresh
 	}
-	c.nodeMap[id] = nodeState{info: info, seen: seen}
+	// A renewal written before the node said it stops may reach the watch
+	// after its msgLeave: it stays gone.
+	c.nodeMap[id] = nodeState{info: info, seen: seen, left: c.nodeMap[id].left}
 }
 
 // alive reports whether node renewed its entry within clusterDeadAfter.
@@ -312,7 +317,76 @@ func (c *cluster) aliveLocked(node string, now time.Time) bool {
 		return true
 	}
 	n, ok := c.nodeMap[node]
-	return ok && now.Sub(n.seen) < clusterDeadAfter
+	return ok && !n.left && now.Sub(n.seen) < clusterDeadAfter
+}
+
+// leaveCluster tells the other nodes that this one stops, before it stops
+// taking the messages they route to it. Each node's view of the rosters
+// and of the nodes bucket trails the buckets (they reach it through its
+// watches): without this, a node that has not seen yet the roster naming
+// a client's new node, nor this node's entry deleted, would for up to
+// clusterDeadAfter publish that client's messages here, to nobody, and
+// lose them (seen in TestClusterNodeFailure: a viewer's SDP_OFFER to a
+// master that had moved from a stopped node to a third was lost). On
+// msgLeave every node counts this one dead at once (nodeLeft), so it keeps
+// such messages for their recipient, to be delivered wherever it connects
+// (or sends them to its new node), and answers after the messages it had
+// already routed here. This node then handles what it was sent before the
+// answers (a message for a client of its that left is forwarded or kept,
+// as always) and only then stops listening. A node that does not answer
+// within clusterLeaveWait (stopping as well, or dead) is not waited for.
+func (c *cluster) leaveCluster() {
+	c.leaving.Store(true) // no more heartbeats
+	others := map[string]bool{}
+	for _, id := range c.aliveNodes()[1:] {
+		others[id] = true
+	}
+	if len(others) > 0 {
+		inbox := c.nc.NewInbox()
+		sub, err := c.nc.SubscribeSync(inbox)
+		if err == nil {
+			m := nodeMsg{kind: msgLeave, from: c.node}
+			err = c.nc.PublishRequest(c.allSubject(), inbox, m.encode(nil))
+			for deadline := time.Now().Add(clusterLeaveWait); err == nil && len(others) > 0; {
+				wait := time.Until(deadline)
+				if wait <= 0 {
+					break
+				}
+				var r *nats.Msg
+				if r, err = sub.NextMsg(wait); err == nil {
+					delete(others, string(r.Data))
+				}
+			}
+			_ = sub.Unsubscribe()
+		}
+		if len(others) > 0 {
+			c.log.Info("localkvs: cluster: stopping without an answer from every node; messages they route here meanwhile are lost", "node", c.name, "unanswered", len(others))
+		}
+	}
+	// What was routed here before the answers: handled, then no more.
+	subs := c.subs[:clusterShards]
+	for _, sub := range subs {
+		_ = sub.Drain()
+	}
+	deadline := time.Now().Add(clusterLeaveWait)
+	for _, sub := range subs {
+		for sub.IsValid() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// nodeLeft counts node gone: it said it stops. It waits for the routes
+// that chose node before (leaveMu), so that their messages go out before
+// this node's answer.
+func (c *cluster) nodeLeft(node string) {
+	c.leaveMu.Lock()
+	defer c.leaveMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodeMap[node]
+	n.left = true
+	c.nodeMap[node] = n
 }
 
 // aliveNodes returns the ids of the nodes alive, this one included.

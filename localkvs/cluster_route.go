@@ -116,11 +116,14 @@ func (c *cluster) toViewer(rm *room, from *wsConn, id, action string, frame []by
 // route sends a frame to the node of its recipient, or keeps it when the
 // recipient is connected nowhere. seq is the sender's admission.
 func (c *cluster) route(rm *room, toMaster bool, id, sender string, seq uint64, action string, frame []byte) {
+	c.leaveMu.RLock() // node must not leave between the lookup and the publish (nodeLeft)
 	if node, ok := c.locate(rm.arn, toMaster, id); ok && node != c.node {
-		c.s.metrics.routed(true)
 		c.publish(node, &nodeMsg{kind: msgDeliver, toMaster: toMaster, arn: rm.arn, peer: id, sender: sender, seq: seq, action: action, data: frame})
+		c.leaveMu.RUnlock()
+		c.s.metrics.routed(true)
 		return
 	}
+	c.leaveMu.RUnlock()
 	c.keep(rm.arn, rm.ttlNow(), toMaster, id, sender, action, frame)
 }
 
@@ -157,6 +160,11 @@ func (c *cluster) onNodeMsg(msg *nats.Msg) {
 		}
 	case msgAlexa:
 		go c.answerAlexa(msg, &m)
+	case msgLeave:
+		if m.from != c.node {
+			c.nodeLeft(m.from)
+			_ = msg.Respond([]byte(c.node)) // after what this node routed there
+		}
 	}
 }
 
@@ -176,11 +184,14 @@ func (c *cluster) deliver(m *nodeMsg) {
 			return
 		}
 	}
+	c.leaveMu.RLock()
 	if node, ok := c.locate(m.arn, m.toMaster, m.peer); ok && node != c.node && m.hops == 0 {
 		m.hops++
 		c.publish(node, m)
+		c.leaveMu.RUnlock()
 		return
 	}
+	c.leaveMu.RUnlock()
 	ttl := time.Duration(DefaultMessageTTLSeconds) * time.Second
 	if ch, ok := c.s.store.get("", m.arn); ok {
 		ttl = time.Duration(ch.TTL) * time.Second
@@ -246,6 +257,9 @@ func (c *cluster) keep(arn string, ttl time.Duration, toMaster bool, recipient, 
 	}
 }
 
+// pendingRetryWait is the pause between two tries of a kept message's write.
+const pendingRetryWait = 100 * time.Millisecond
+
 // pendingWriter stores the kept frames, then tells every node (msgPoke),
 // so that a recipient that connected meanwhile gets them.
 func (c *cluster) pendingWriter() {
@@ -259,8 +273,13 @@ func (c *cluster) pendingWriter() {
 		if p.offer {
 			msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 		}
+		// The stream may have no leader for a while (its leader's node
+		// stopped; the others elect another): no responders until then.
+		// Such a write reached nobody, so it is tried again, for as long
+		// as the operation may take.
 		ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
-		_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(p.ttl))
+		_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(p.ttl),
+			jetstream.WithRetryWait(pendingRetryWait), jetstream.WithRetryAttempts(int(clusterOpTimeout/pendingRetryWait)))
 		cancel()
 		if err != nil {
 			c.s.metrics.pendingDropped()

@@ -109,6 +109,7 @@ const (
 	msgReconnect                 // send RECONNECT_ICE_SERVER to the channel's clients
 	msgPoke                      // a message was kept for a recipient: deliver it if the recipient is here
 	msgAlexa                     // send-alexa-offer-to-master for the master here; the answer is the reply
+	msgLeave                     // the sending node stops: count it gone at once; the answer (the node's id) is the reply
 )
 
 // nodeMsg is one node-to-node message. Which fields matter depends on kind.

@@ -43,5 +43,13 @@ func HoldStalePlaces(s *Server, arn string, n int) error {
 	return err
 }
 
+// DelayWatches makes node s apply each later change of the rosters and
+// nodes buckets d after it reaches it, as a loaded node's view trails
+// the buckets.
+func DelayWatches(s *Server, d time.Duration) {
+	s.cluster.rosters.lag.Store(int64(d))
+	s.cluster.nodes.lag.Store(int64(d))
+}
+
 // SweepRosters runs the sweep of stale places on node s now.
 func SweepRosters(s *Server) { s.cluster.sweepRosters() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,8 @@ type kvWatch struct {
 	wake   chan struct{} // closed and replaced when rev moves
 	synced chan struct{} // closed once the bucket's content was loaded
 	once   sync.Once
+
+	lag atomic.Int64 // tests: nanoseconds to wait before applying each change (DelayWatches)
 }
 
 func newKVWatch(kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry, bool), log *slog.Logger) *kvWatch {
@@ -76,6 +79,9 @@ func (w *kvWatch) run(ctx context.Context) {
 				initial = false
 				w.once.Do(func() { close(w.synced) })
 				continue
+			}
+			if d := w.lag.Load(); d > 0 && !initial {
+				time.Sleep(time.Duration(d)) // a loaded node's view trailing the bucket (tests)
 			}
 			w.apply(e, initial)
 			w.mu.Lock()
