@@ -195,10 +195,14 @@ func (v *Viewer) Start(ctx context.Context) error {
 	v.negMu.Lock()
 	err := v.offer(ctx)
 	v.negMu.Unlock()
-	if errors.Is(err, signaling.ErrNotOpen) && v.sc.State() == signaling.StateReconnecting {
-		// The service dropped the connection that just opened: the offer
-		// goes out again when signaling is back (OnOpen), or after
-		// ReofferAnswerTimeout.
+	if (errors.Is(err, signaling.ErrNotOpen) || errors.Is(err, signaling.ErrSend)) && v.sc.State() != signaling.StateClosed {
+		// The service dropped the connection that just opened (the send
+		// found it reconnecting, or its write failed on the closed
+		// socket): the offer goes out again when signaling is back
+		// (OnOpen), or after ReofferAnswerTimeout. The client may be open
+		// again already (its reconnect can take milliseconds): then
+		// OnOpen, which came after v.cur was set, has queued that offer.
+		// Only a closed client is an error here.
 		v.log.Info("peer: signaling dropped before the offer went out; it is sent again once signaling is back")
 		return nil
 	}
