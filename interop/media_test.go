@@ -6,20 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
-	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvswebrtc/kvswebrtc/archive"
-	"github.com/kvswebrtc/kvswebrtc/localkvs"
 	"github.com/kvswebrtc/kvswebrtc/media"
 	"github.com/kvswebrtc/kvswebrtc/peer"
 )
@@ -37,17 +31,7 @@ func TestReadRecordingJSv3(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	awsCfg := e.srv.AWSConfig()
-	kv := kinesisvideo.NewFromConfig(awsCfg)
-	st, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("interop-rec"), DataRetentionInHours: aws.Int32(24)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
-		ChannelARN:                aws.String(e.arn),
-		MediaStorageConfiguration: &types.MediaStorageConfiguration{Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: st.StreamARN},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.recordInto(t, "interop-rec")
 	m, err := peer.NewMaster(ctx, peer.MasterConfig{
 		ChannelConfig: peer.ChannelConfig{AWS: awsCfg, Channel: "interop"},
 		Video:         media.DefaultH264(media.Options{Loop: true}),
@@ -81,19 +65,7 @@ func TestReadRecordingJSv3(t *testing.T) {
 	}
 
 	const chunks = 4 // three stored, then at least one more, live
-	cmd := exec.CommandContext(ctx, "node", "media.mjs")
-	cmd.Env = append(os.Environ(),
-		"KVS_ENDPOINT_URL="+e.srv.URL(), "KVS_STREAM=interop-rec", "KVS_CHUNKS="+strconv.Itoa(chunks),
-		"AWS_REGION="+e.srv.Region(), "AWS_ACCESS_KEY_ID="+localkvs.DevAccessKeyID, "AWS_SECRET_ACCESS_KEY="+localkvs.DevSecretAccessKey,
-		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-		"NODE_EXTRA_CA_CERTS="+e.caFile, "NODE_NO_WARNINGS=1",
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node media.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, outb, stderr.String())
-	}
+	outb := e.runAWSv3(t, ctx, "media.mjs", "KVS_STREAM=interop-rec", "KVS_CHUNKS="+strconv.Itoa(chunks))
 	var steps struct {
 		List struct {
 			Fragments []string

@@ -27,36 +27,14 @@ import (
 func TestJoinStorageSessionJSv3(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	kv := kinesisvideo.NewFromConfig(e.srv.AWSConfig())
-	st, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("interop"), DataRetentionInHours: aws.Int32(24)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
-		ChannelARN:                aws.String(e.arn),
-		MediaStorageConfiguration: &types.MediaStorageConfiguration{Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: st.StreamARN},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.recordInto(t, "interop")
 	plain, err := e.srv.CreateChannel(ctx, "interop-plain")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, events := e.goClient(t, signaling.RoleMaster, "")
 
-	cmd := exec.Command("node", "storage.mjs")
-	cmd.Env = append(os.Environ(),
-		"KVS_ENDPOINT_URL="+e.srv.URL(), "KVS_CHANNEL_ARN="+e.arn, "KVS_PLAIN_ARN="+plain,
-		"AWS_REGION="+e.srv.Region(), "AWS_ACCESS_KEY_ID="+localkvs.DevAccessKeyID, "AWS_SECRET_ACCESS_KEY="+localkvs.DevSecretAccessKey,
-		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-		"NODE_EXTRA_CA_CERTS="+e.caFile, "NODE_NO_WARNINGS=1",
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node storage.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, outb, stderr.String())
-	}
+	outb := e.runAWSv3(t, context.Background(), "storage.mjs", "KVS_CHANNEL_ARN="+e.arn, "KVS_PLAIN_ARN="+plain)
 	steps := map[string]map[string]any{}
 	sc := bufio.NewScanner(bytes.NewReader(outb))
 	for sc.Scan() {
@@ -95,4 +73,45 @@ func TestJoinStorageSessionJSv3(t *testing.T) {
 	if strings.Contains(offer.sdp.SDP, "m=application") {
 		t.Error("the media server's offer has a data channel")
 	}
+}
+
+// recordInto creates the stream and makes it the media storage of the
+// env's channel.
+func (e env) recordInto(t *testing.T, stream string) {
+	t.Helper()
+	ctx := context.Background()
+	kv := kinesisvideo.NewFromConfig(e.srv.AWSConfig())
+	st, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(stream), DataRetentionInHours: aws.Int32(24)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
+		ChannelARN:                aws.String(e.arn),
+		MediaStorageConfiguration: &types.MediaStorageConfiguration{Status: types.MediaStorageConfigurationStatusEnabled, StreamARN: st.StreamARN},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runAWSv3 runs a Node script of the AWS SDK for JavaScript v3 against the
+// env's service (its endpoint, the development keys, its CA, nothing from
+// the user's AWS files), with the extra environment, and returns what it
+// printed; it fails t if the script fails.
+func (e env) runAWSv3(t *testing.T, ctx context.Context, script string, extra ...string) []byte {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Env = append(os.Environ(),
+		"KVS_ENDPOINT_URL="+e.srv.URL(),
+		"AWS_REGION="+e.srv.Region(), "AWS_ACCESS_KEY_ID="+localkvs.DevAccessKeyID, "AWS_SECRET_ACCESS_KEY="+localkvs.DevSecretAccessKey,
+		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"NODE_EXTRA_CA_CERTS="+e.caFile, "NODE_NO_WARNINGS=1",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\nstdout:\n%s\nstderr:\n%s", script, err, out, stderr.String())
+	}
+	return out
 }
