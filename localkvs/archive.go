@@ -309,10 +309,7 @@ func (s *Server) serveGetMedia(w http.ResponseWriter, r *http.Request, body []by
 				continue
 			}
 			newest := list[len(list)-1]
-			head := encodeTags("AWS_KINESISVIDEO_FRAGMENT_NUMBER", m.Number,
-				"AWS_KINESISVIDEO_SERVER_TIMESTAMP", kvsTime(m.Server),
-				"AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", kvsTime(m.Producer))
-			if err := writeChunk(mw, m, data, head); err != nil {
+			if err := writeChunk(mw, m, data, getMediaHead(m.Number, m.Server, m.Producer)); err != nil {
 				return nil
 			}
 			if _, err := mw.Write(getMediaTail(m.Number, max(newest.Server-m.Server, 0))); err != nil {
@@ -337,6 +334,14 @@ func (s *Server) serveGetMedia(w http.ResponseWriter, r *http.Request, body []by
 	}
 }
 
+// getMediaHead is the Tags element before a GetMedia chunk's Cluster: the
+// fragment's number and its server and producer timestamps (epoch ms).
+func getMediaHead(number string, server, producer int64) []byte {
+	return encodeTags("AWS_KINESISVIDEO_FRAGMENT_NUMBER", number,
+		"AWS_KINESISVIDEO_SERVER_TIMESTAMP", kvsTime(server),
+		"AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", kvsTime(producer))
+}
+
 // getMediaTail is the Tags element that ends a GetMedia chunk, as KVS
 // ends one: how far the fragment is behind the newest stored one, and the
 // continuation token (the fragment's number: a GetMedia that starts from
@@ -354,10 +359,7 @@ func getMediaTail(number string, behindMS int64) []byte {
 // closed. It reports false when the client went away, the stream was
 // deleted or the service is stopping.
 func (s *Server) sendLive(mw mediaWriter, r *http.Request, stream string, f *liveFragment) bool {
-	head := encodeTags("AWS_KINESISVIDEO_FRAGMENT_NUMBER", f.number,
-		"AWS_KINESISVIDEO_SERVER_TIMESTAMP", kvsTime(f.server),
-		"AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", kvsTime(f.producer))
-	for _, p := range [][]byte{mkvChunkHead, f.head, head, openCluster(f.producer)} {
+	for _, p := range [][]byte{mkvChunkHead, f.head, getMediaHead(f.number, f.server, f.producer), openCluster(f.producer)} {
 		if _, err := mw.Write(p); err != nil {
 			return false
 		}

@@ -88,6 +88,15 @@ func (f *fragBuilder) add(fr mkvFrame) {
 	}
 }
 
+// head returns the fragment's Info and Tracks, as encoded when it started
+// (for GetMedia) or now.
+func (f *fragBuilder) head() ([]byte, error) {
+	if f.live != nil {
+		return f.live.head, nil
+	}
+	return f.tracks.encode()
+}
+
 // newFragmentLocked starts a fragment at ts (producer, epoch ms) and
 // numbers it, so that GetMedia sends its frames as they come.
 func (r *recorder) newFragmentLocked(ts int64, now time.Time) *fragBuilder {
@@ -437,7 +446,7 @@ func (r *recorder) writeLoop() {
 	retention := time.Duration(r.stream.Retention) * time.Hour
 	for f := range r.out {
 		slices.SortStableFunc(f.frames, func(a, b mkvFrame) int { return int(a.ts - b.ts) })
-		head, err := f.tracks.encode()
+		head, err := f.head()
 		if err != nil {
 			r.fail(f, err)
 			continue
@@ -447,7 +456,7 @@ func (r *recorder) writeLoop() {
 			r.fail(f, err)
 			continue
 		}
-		data := append(head, cluster...)
+		data := append(slices.Clip(head), cluster...) // head may be the live fragment's: not written to
 		m := fragmentMeta{Producer: f.start, Server: f.server, LengthMS: max(f.end-f.start, 0), TracksLen: len(head)}
 		if f.live != nil {
 			m.Number = f.live.number
